@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+// The single binary of the image: `shoal operator [flags]` or `shoal agent [flags]`.
+const [command, ...args] = process.argv.slice(2);
+
+async function main(): Promise<number> {
+  switch (command) {
+    case 'operator': {
+      const { runOperator } = await import('../operator/src/main.ts');
+      return runOperator(args);
+    }
+    default:
+      process.stderr.write(`usage: shoal operator [--help]\nunknown command ${JSON.stringify(command ?? '')}\n`);
+      return 2;
+  }
+}
+
+process.exitCode = await main();

@@ -1,0 +1,2 @@
+// Names the operator writes under: its server-side-apply field manager and finalizer prefix.
+export const fieldManager = 'shoal-operator';

@@ -1,0 +1,183 @@
+// A small Kubernetes REST client on client-node's KubeConfig: one pooled TLS dispatcher, auth headers per request.
+import type { KubeConfig } from '@kubernetes/client-node';
+import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
+import type https from 'node:https';
+import { Agent, fetch, type Dispatcher } from 'undici';
+
+export interface KubeStatus {
+  kind?: string;
+  status?: string;
+  message?: string;
+  reason?: string;
+  code?: number;
+  details?: { causes?: { field?: string; message?: string; reason?: string }[] };
+}
+
+export class KubeApiError extends Error {
+  readonly status: number;
+  readonly reason: string;
+  readonly body: KubeStatus | undefined;
+  constructor(status: number, message: string, reason: string, body?: KubeStatus) {
+    super(message);
+    this.name = 'KubeApiError';
+    this.status = status;
+    this.reason = reason;
+    this.body = body;
+  }
+}
+
+export const isNotFound = (err: unknown): boolean => err instanceof KubeApiError && err.status === 404;
+export const isConflict = (err: unknown): boolean => err instanceof KubeApiError && err.status === 409;
+export const isGone = (err: unknown): boolean => err instanceof KubeApiError && err.status === 410;
+export const isAlreadyExists = (err: unknown): boolean =>
+  err instanceof KubeApiError && err.status === 409 && err.reason === 'AlreadyExists';
+
+export type QueryValue = string | number | boolean | undefined;
+export type Query = Record<string, QueryValue>;
+
+export const ContentType = {
+  json: 'application/json',
+  jsonPatch: 'application/json-patch+json',
+  mergePatch: 'application/merge-patch+json',
+  apply: 'application/apply-patch+yaml',
+} as const;
+
+export interface RequestOptions {
+  query?: Query;
+  body?: unknown;
+  contentType?: string;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+export interface WatchEvent<T> {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: T;
+}
+
+export interface WatchStream<T> {
+  events: AsyncIterable<WatchEvent<T>>;
+  abort(): void;
+}
+
+const defaultTimeoutMs = 30_000;
+
+/** The two calls informers need; KubeClient implements it, unit tests fake it. */
+export interface KubeApi {
+  request<T>(method: string, path: string, options?: RequestOptions): Promise<T>;
+  watch<T>(path: string, query: Query, signal: AbortSignal): Promise<WatchStream<T>>;
+}
+
+export class KubeClient implements KubeApi {
+  readonly server: string;
+  readonly #config: KubeConfig;
+  #dispatcher: Dispatcher | undefined;
+
+  constructor(config: KubeConfig) {
+    const cluster = config.getCurrentCluster();
+    if (!cluster) throw new Error('kubeconfig has no current cluster');
+    this.server = cluster.server.replace(/\/+$/, '');
+    this.#config = config;
+  }
+
+  get config(): KubeConfig {
+    return this.#config;
+  }
+
+  async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+    const response = await this.#send(method, path, options);
+    const text = await response.text();
+    if (response.status >= 400) throw toApiError(response.status, text);
+    return (text ? JSON.parse(text) : {}) as T;
+  }
+
+  /** Opens a watch; the caller iterates events and aborts to stop. Errors are thrown by the iterator. */
+  async watch<T>(path: string, query: Query, signal: AbortSignal): Promise<WatchStream<T>> {
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const response = await this.#send('GET', path, { query: { ...query, watch: true }, signal: controller.signal, timeoutMs: 0 });
+    if (response.status !== 200) {
+      signal.removeEventListener('abort', onAbort);
+      throw toApiError(response.status, await response.text());
+    }
+    if (!response.body) throw new Error('watch response has no body');
+    const lines = createInterface({ input: Readable.fromWeb(response.body), crlfDelay: Infinity });
+    async function* events(): AsyncGenerator<WatchEvent<T>> {
+      try {
+        for await (const line of lines) {
+          if (line.trim() === '') continue;
+          yield JSON.parse(line) as WatchEvent<T>;
+        }
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+        controller.abort();
+      }
+    }
+    return { events: events(), abort: () => controller.abort() };
+  }
+
+  async #send(method: string, path: string, options: RequestOptions): Promise<Awaited<ReturnType<typeof fetch>>> {
+    const url = new URL(this.server + path);
+    for (const [key, value] of Object.entries(options.query ?? {})) {
+      if (value !== undefined) url.searchParams.set(key, String(value));
+    }
+    const httpsOptions: https.RequestOptions = {};
+    await this.#config.applyToHTTPSOptions(httpsOptions);
+    const headers: Record<string, string> = { accept: ContentType.json };
+    for (const [key, value] of Object.entries(httpsOptions.headers ?? {})) {
+      if (value !== undefined) headers[key] = String(value);
+    }
+    let body: string | undefined;
+    if (options.body !== undefined) {
+      body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+      headers['content-type'] = options.contentType ?? ContentType.json;
+    }
+    const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
+    const signals = [options.signal, timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined].filter(
+      (s): s is AbortSignal => s !== undefined,
+    );
+    return fetch(url, {
+      method,
+      headers,
+      body,
+      dispatcher: this.#dispatcherFor(httpsOptions),
+      signal: signals.length ? AbortSignal.any(signals) : null,
+    });
+  }
+
+  // The TLS material is fixed for a kubeconfig, so one pooled dispatcher serves every request.
+  #dispatcherFor(options: https.RequestOptions): Dispatcher {
+    this.#dispatcher ??= new Agent({
+      connect: {
+        ca: options.ca,
+        cert: options.cert,
+        key: options.key,
+        rejectUnauthorized: options.rejectUnauthorized,
+        servername: options.servername,
+        keepAlive: true,
+        keepAliveInitialDelay: 30_000,
+      },
+      pipelining: 1,
+      connections: 64,
+    });
+    return this.#dispatcher;
+  }
+
+  async close(): Promise<void> {
+    await this.#dispatcher?.close();
+    this.#dispatcher = undefined;
+  }
+}
+
+function toApiError(status: number, text: string): KubeApiError {
+  let body: KubeStatus | undefined;
+  try {
+    body = JSON.parse(text) as KubeStatus;
+  } catch {
+    body = undefined;
+  }
+  const message = body?.message ?? (text.slice(0, 500) || `HTTP ${status}`);
+  return new KubeApiError(status, message, body?.reason ?? '', body);
+}

@@ -1,0 +1,113 @@
+// The manager runs a process's informers, controllers, probes and metrics, gating controllers on leadership.
+import type { Server } from 'node:http';
+import { SharedInformers } from './informer.ts';
+import type { KubeClient } from './kube.ts';
+import { LeaderElector, type LeaderElectionOptions } from './leader.ts';
+import type { Logger } from './log.ts';
+import { RuntimeMetrics } from './metrics.ts';
+import { closeServer, metricsRoute, probe, serve } from './http.ts';
+
+export type Runnable = (signal: AbortSignal) => Promise<void>;
+
+export interface ManagerOptions {
+  client: KubeClient;
+  logger: Logger;
+  metrics?: RuntimeMetrics;
+  /** Omit to run without leader election (a single replica, or tests). */
+  leaderElection?: Omit<LeaderElectionOptions, 'client' | 'logger' | 'metrics'>;
+  metricsBindAddress?: string;
+  healthBindAddress?: string;
+  /** How long to wait for caches before giving up, like controller-runtime's CacheSyncTimeout. */
+  cacheSyncTimeoutMs?: number;
+}
+
+export class Manager {
+  readonly client: KubeClient;
+  readonly logger: Logger;
+  readonly metrics: RuntimeMetrics;
+  readonly informers: SharedInformers;
+  readonly #options: ManagerOptions;
+  readonly #leaderRunnables: Runnable[] = [];
+  readonly #runnables: Runnable[] = [];
+  readonly #servers: Server[] = [];
+  #elector: LeaderElector | undefined;
+  #leading = false;
+  metricsPort: number | undefined;
+  healthPort: number | undefined;
+
+  constructor(options: ManagerOptions) {
+    this.#options = options;
+    this.client = options.client;
+    this.logger = options.logger;
+    this.metrics = options.metrics ?? new RuntimeMetrics();
+    this.informers = new SharedInformers(options.client, { logger: options.logger, metrics: this.metrics });
+  }
+
+  /** Adds work that runs only on the leader (controllers). */
+  addLeaderRunnable(run: Runnable): void {
+    this.#leaderRunnables.push(run);
+  }
+
+  /** Adds work that runs on every replica. */
+  addRunnable(run: Runnable): void {
+    this.#runnables.push(run);
+  }
+
+  get leading(): boolean {
+    return this.#leading;
+  }
+
+  get identity(): string | undefined {
+    return this.#elector?.identity;
+  }
+
+  /**
+   * Runs until the signal aborts (resolves) or leadership is lost (rejects, so the process exits and restarts
+   * with empty state, as controller-runtime does).
+   */
+  async start(signal: AbortSignal): Promise<void> {
+    const log = this.logger;
+    await this.#startServers();
+    const informersDone = this.informers.run(signal);
+    const others = this.#runnables.map((run) => run(signal));
+    const syncDeadline = AbortSignal.any([signal, AbortSignal.timeout(this.#options.cacheSyncTimeoutMs ?? 120_000)]);
+    if (!(await this.informers.waitForSync(syncDeadline)) && !signal.aborted) {
+      throw new Error('timed out waiting for informer caches to sync');
+    }
+    log.info('caches synced');
+    let lost = false;
+    if (this.#options.leaderElection) {
+      this.#elector = new LeaderElector({ ...this.#options.leaderElection, client: this.client, logger: log, metrics: this.metrics });
+      const leaderTasks: Promise<void>[] = [];
+      lost = await this.#elector.run(signal, {
+        onStartedLeading: (leading) => {
+          this.#leading = true;
+          leaderTasks.push(...this.#leaderRunnables.map((run) => run(leading)));
+        },
+        onStoppedLeading: () => {
+          this.#leading = false;
+        },
+      });
+      await Promise.all(leaderTasks);
+    } else {
+      this.#leading = true;
+      await Promise.all(this.#leaderRunnables.map((run) => run(signal)));
+    }
+    await Promise.all([informersDone, ...others]);
+    await Promise.all(this.#servers.map(closeServer));
+    if (lost) throw new Error('leader election lost');
+  }
+
+  async #startServers(): Promise<void> {
+    const { metricsBindAddress = '0', healthBindAddress = '0' } = this.#options;
+    const metrics = await serve(metricsBindAddress, { '/metrics': metricsRoute(this.metrics.registry) });
+    const health = await serve(healthBindAddress, {
+      '/healthz': probe({ ping: () => undefined }),
+      '/readyz': probe({ informers: () => (this.informers.synced ? undefined : 'caches not synced') }),
+    });
+    for (const started of [metrics, health]) if (started) this.#servers.push(started.server);
+    this.metricsPort = metrics?.port;
+    this.healthPort = health?.port;
+    this.logger.info('serving', { metricsPort: this.metricsPort, healthPort: this.healthPort });
+  }
+}
