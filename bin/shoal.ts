@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The single binary of the image: `shoal operator [flags]` or `shoal agent [flags]`.
+// The single binary of the image: `shoal operator [flags]` (the agent joins here as `shoal agent`).
 const [command, ...args] = process.argv.slice(2);
 
 async function main(): Promise<number> {
@@ -14,4 +14,5 @@ async function main(): Promise<number> {
   }
 }
 
-process.exitCode = await main();
+// Every loop has stopped by the time main returns; exiting explicitly keeps a stray handle from holding PID 1.
+process.exit(await main());

@@ -133,11 +133,9 @@ export class ManagedProcess {
   readonly pidPath: string;
   readonly exited: Promise<ExitInfo>;
   exitInfo: ExitInfo | undefined;
-  private readonly child: ChildProcess;
 
   private constructor(name: string, child: ChildProcess, logPath: string, pidPath: string) {
     this.name = name;
-    this.child = child;
     this.logPath = logPath;
     this.pidPath = pidPath;
     if (child.pid === undefined) throw new Error(`failed to spawn ${name}`);

@@ -17,6 +17,7 @@ interface Reply {
 }
 
 describe('ControlPlane (real etcd + kube-apiserver)', function () {
+  this.timeout(120_000); // starts and restarts real processes; .mocharc.json's 10 s is too short
   let cp: ControlPlane;
   let dir: string;
   let agent: Agent;

@@ -51,6 +51,7 @@ export async function reconcileMirrorPolicy({ key, log }: ReconcileContext, { ma
     observedGeneration: generation,
     nodesSelected: selected.length,
     nodesReady: ready.length,
+    registries: policy.spec.registries.map((r) => r.host).join(','),
     conditions: setConditions(policy.status?.conditions, [
       accepted(problems, generation),
       readiness(problems, selected.length, ready.length, generation),

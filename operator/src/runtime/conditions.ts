@@ -17,6 +17,11 @@ export function kubeTime(date: Date = new Date()): string {
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
+/** RFC 3339 with microseconds, as metav1.MicroTime (Lease and Event times) requires. */
+export function kubeMicroTime(date: Date = new Date()): string {
+  return date.toISOString().replace(/Z$/, '000Z');
+}
+
 export function findCondition(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
   return conditions?.find((c) => c.type === type);
 }

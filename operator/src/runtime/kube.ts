@@ -1,7 +1,5 @@
 // A small Kubernetes REST client on client-node's KubeConfig: one pooled TLS dispatcher, auth headers per request.
 import type { KubeConfig } from '@kubernetes/client-node';
-import { createInterface } from 'node:readline';
-import { Readable } from 'node:stream';
 import type https from 'node:https';
 import { Agent, fetch, type Dispatcher } from 'undici';
 
@@ -103,13 +101,10 @@ export class KubeClient implements KubeApi {
       throw toApiError(response.status, await response.text());
     }
     if (!response.body) throw new Error('watch response has no body');
-    const lines = createInterface({ input: Readable.fromWeb(response.body), crlfDelay: Infinity });
+    const body: ReadableStream<Uint8Array> = response.body;
     async function* events(): AsyncGenerator<WatchEvent<T>> {
       try {
-        for await (const line of lines) {
-          if (line.trim() === '') continue;
-          yield JSON.parse(line) as WatchEvent<T>;
-        }
+        for await (const line of ndjsonLines(body)) yield JSON.parse(line) as WatchEvent<T>;
       } finally {
         signal.removeEventListener('abort', onAbort);
         controller.abort();
@@ -169,6 +164,23 @@ export class KubeClient implements KubeApi {
     await this.#dispatcher?.close();
     this.#dispatcher = undefined;
   }
+}
+
+// Splits a streamed body into lines; read errors (reset, abort) reject the iteration rather than escaping as events.
+async function* ndjsonLines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  const decoder = new TextDecoder();
+  let buffered = '';
+  for await (const chunk of body) {
+    buffered += decoder.decode(chunk, { stream: true });
+    let newline: number;
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, newline).trim();
+      buffered = buffered.slice(newline + 1);
+      if (line) yield line;
+    }
+  }
+  buffered += decoder.decode();
+  if (buffered.trim()) yield buffered.trim();
 }
 
 function toApiError(status: number, text: string): KubeApiError {

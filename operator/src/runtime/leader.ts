@@ -3,7 +3,7 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { sleep } from './backoff.ts';
-import { kubeTime } from './conditions.ts';
+import { kubeMicroTime } from './conditions.ts';
 import { isConflict, isNotFound, type KubeClient } from './kube.ts';
 import type { Logger } from './log.ts';
 import type { RuntimeMetrics } from './metrics.ts';
@@ -69,6 +69,7 @@ export class LeaderElector {
     };
     if (this.#o.leaseDurationMs <= this.#o.renewDeadlineMs) throw new Error('leaseDuration must be greater than renewDeadline');
     this.#o.metrics?.leaderStatus.set({ name: this.#o.name }, 0);
+    this.#o.metrics?.leaderSlowpath.inc({ name: this.#o.name }, 0);
   }
 
   /** Campaigns, leads, and returns when leadership is lost (returns true) or the signal aborts (returns false). */
@@ -104,7 +105,7 @@ export class LeaderElector {
       const deadline = performance.now() + this.#o.renewDeadlineMs;
       let renewed = false;
       while (!signal.aborted && performance.now() < deadline) {
-        if (await this.#tryAcquireOrRenew(AbortSignal.any([signal, AbortSignal.timeout(Math.max(1, deadline - performance.now()))]))) {
+        if (await this.#tryAcquireOrRenew(AbortSignal.any([signal, AbortSignal.timeout(Math.max(1, Math.ceil(deadline - performance.now())))]))) {
           renewed = true;
           break;
         }
@@ -120,7 +121,7 @@ export class LeaderElector {
 
   async #tryAcquireOrRenew(signal: AbortSignal, callbacks?: LeaderCallbacks): Promise<boolean> {
     const { client, namespace, name } = this.#o;
-    const now = kubeTime(new Date());
+    const now = kubeMicroTime(new Date());
     const path = resourcePath(coreTypes.lease, namespace, name);
     try {
       const current = await client.request<Lease>('GET', path, { signal });

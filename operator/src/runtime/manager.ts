@@ -66,36 +66,49 @@ export class Manager {
    * with empty state, as controller-runtime does).
    */
   async start(signal: AbortSignal): Promise<void> {
-    const log = this.logger;
-    await this.#startServers();
-    const informersDone = this.informers.run(signal);
-    const others = this.#runnables.map((run) => run(signal));
-    const syncDeadline = AbortSignal.any([signal, AbortSignal.timeout(this.#options.cacheSyncTimeoutMs ?? 120_000)]);
-    if (!(await this.informers.waitForSync(syncDeadline)) && !signal.aborted) {
-      throw new Error('timed out waiting for informer caches to sync');
+    // Everything runs under our own signal, so a failure anywhere stops every other loop too.
+    const stop = new AbortController();
+    const forward = (): void => stop.abort();
+    signal.addEventListener('abort', forward, { once: true });
+    const tasks: Promise<void>[] = [];
+    try {
+      await this.#startServers();
+      tasks.push(this.informers.run(stop.signal), ...this.#runnables.map((run) => run(stop.signal)));
+      const syncDeadline = AbortSignal.any([stop.signal, AbortSignal.timeout(this.#options.cacheSyncTimeoutMs ?? 120_000)]);
+      if (!(await this.informers.waitForSync(syncDeadline)) && !stop.signal.aborted) {
+        throw new Error('timed out waiting for informer caches to sync');
+      }
+      this.logger.info('caches synced');
+      if (await this.#lead(stop.signal, tasks)) throw new Error('leader election lost');
+    } finally {
+      stop.abort();
+      signal.removeEventListener('abort', forward);
+      await Promise.allSettled(tasks);
+      await Promise.all(this.#servers.map(closeServer));
     }
-    log.info('caches synced');
-    let lost = false;
-    if (this.#options.leaderElection) {
-      this.#elector = new LeaderElector({ ...this.#options.leaderElection, client: this.client, logger: log, metrics: this.metrics });
-      const leaderTasks: Promise<void>[] = [];
-      lost = await this.#elector.run(signal, {
-        onStartedLeading: (leading) => {
-          this.#leading = true;
-          leaderTasks.push(...this.#leaderRunnables.map((run) => run(leading)));
-        },
-        onStoppedLeading: () => {
-          this.#leading = false;
-        },
-      });
-      await Promise.all(leaderTasks);
-    } else {
+  }
+
+  /** Runs the leader-only runnables while leading; returns true if leadership was lost. */
+  async #lead(signal: AbortSignal, tasks: Promise<void>[]): Promise<boolean> {
+    if (!this.#options.leaderElection) {
       this.#leading = true;
-      await Promise.all(this.#leaderRunnables.map((run) => run(signal)));
+      tasks.push(...this.#leaderRunnables.map((run) => run(signal)));
+      await Promise.all(tasks);
+      return false;
     }
-    await Promise.all([informersDone, ...others]);
-    await Promise.all(this.#servers.map(closeServer));
-    if (lost) throw new Error('leader election lost');
+    this.#elector = new LeaderElector({ ...this.#options.leaderElection, client: this.client, logger: this.logger, metrics: this.metrics });
+    const leaderTasks: Promise<void>[] = [];
+    const lost = await this.#elector.run(signal, {
+      onStartedLeading: (leading) => {
+        this.#leading = true;
+        leaderTasks.push(...this.#leaderRunnables.map((run) => run(leading)));
+      },
+      onStoppedLeading: () => {
+        this.#leading = false;
+      },
+    });
+    await Promise.all(leaderTasks);
+    return lost;
   }
 
   async #startServers(): Promise<void> {

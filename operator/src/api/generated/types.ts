@@ -380,6 +380,10 @@ export interface MirrorPolicyStatus {
    */
   nodesReady?: number;
   /**
+   * Registries is a display summary of the mirrored hosts in effect, comma-separated, e.g. "docker.io,ghcr.io" (printer columns show only one JSONPath result, so spec.registries[*] cannot be listed there).
+   */
+  registries?: string;
+  /**
    * AdvertisedImages is the number of distinct images advertised by the selected nodes.
    */
   advertisedImages?: number;
