@@ -170,7 +170,7 @@ describe('operator process', function () {
         /^workqueue_unfinished_work_seconds\{name="mirrorpolicy",controller="mirrorpolicy"\}/m,
         /^workqueue_longest_running_processor_seconds\{/m,
         leaderGauge('le-mirrorpolicy'),
-        /^leader_election_slowpath_total /m,
+        /^leader_election_slowpath_total\{name="le-mirrorpolicy"\} \d+$/m,
         /^process_resident_memory_bytes \d+/m,
       ]) {
         assert.match(text, series);
