@@ -1,5 +1,5 @@
--- Argo CD health check for shoal.dev/MirrorPolicy (argocd-cm key
--- resource.customizations.health.shoal.dev_MirrorPolicy).
+-- Argo CD health check for the shoal.dev kinds judged by their Ready condition: Node, MirrorPolicy and
+-- MeshRoute (argocd-cm keys resource.customizations.health.shoal.dev_<Kind>, all mapped to this file).
 -- Argo CD runs gopher-lua (Lua 5.1): keep to the 5.1 subset.
 local hs = { status = "Progressing", message = "Waiting for controller" }
 
