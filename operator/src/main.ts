@@ -3,6 +3,11 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { mirrorPolicyController } from './controllers/mirrorpolicy.ts';
+import { nodeLifecycleController } from './controllers/node.ts';
+import { workloadController } from './controllers/workload.ts';
+import { nodeType, workloadType, type Node, type Workload } from './api/generated/types.ts';
+import { parseDuration } from './runtime/duration.ts';
+import { NodeAccounting } from './scheduler/accounting.ts';
 import { flagHelp, parseBool, parseFlags, type FlagSpec } from './runtime/flags.ts';
 import { KubeClient } from './runtime/kube.ts';
 import { createLogger, type LogLevel } from './runtime/log.ts';
@@ -15,8 +20,17 @@ export const operatorFlags = {
   'leader-election-id': { help: 'Name of the leader Lease.', default: 'shoal-operator-leader' },
   'metrics-bind-address': { help: 'Address of the Prometheus /metrics endpoint; 0 disables it.', default: ':8080' },
   'health-probe-bind-address': { help: 'Address of /healthz and /readyz; 0 disables it.', default: ':8081' },
+  'node-lease-timeout': { help: 'A node whose agent has not renewed its Lease for this long is Ready=False (LeaseExpired).', default: '40s' },
+  'node-lost-grace-period': { help: 'After a node is NotReady this much longer, its Workloads fail with NodeLost and are rescheduled where restartPolicy allows.', default: '60s' },
+  'workload-concurrency': { help: 'Workloads scheduled in parallel.', default: '16' },
   'log-level': { help: 'debug, info, warn or error.', default: 'info' },
 } satisfies Record<string, FlagSpec>;
+
+function positiveInteger(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag}: expected a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
 
 export async function runOperator(argv: string[]): Promise<number> {
   if (argv.includes('--help')) {
@@ -40,6 +54,17 @@ export async function runOperator(argv: string[]): Promise<number> {
       : undefined,
   });
   mirrorPolicyController(manager);
+  const scheduling = {
+    manager,
+    workloads: manager.informers.for<Workload>(workloadType),
+    nodes: manager.informers.for<Node>(nodeType),
+    accounting: new NodeAccounting(),
+  };
+  workloadController(scheduling, positiveInteger(flags['workload-concurrency'], 'workload-concurrency'));
+  nodeLifecycleController(scheduling, {
+    leaseTimeoutMs: parseDuration(flags['node-lease-timeout']),
+    lostGraceMs: parseDuration(flags['node-lost-grace-period']),
+  });
 
   const stop = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {

@@ -1,8 +1,8 @@
 // MirrorPolicy controller: accepts or rejects each policy (schema, and conflicts with older policies that
 // configure the same registry on the same node) and reports how many selected nodes run a ready mirror.
 import { validatorFor } from '../api/validators.ts';
-import { mirrorPolicyType, type MirrorPolicy, type MirrorPolicyStatus, type Node } from '../api/generated/types.ts';
-import { isConditionTrue, setConditions, type ConditionInput } from '../runtime/conditions.ts';
+import { mirrorPolicyType, nodeType, type MirrorPolicy, type MirrorPolicyStatus, type Node } from '../api/generated/types.ts';
+import { isConditionTrue, ownedConditions, type ConditionInput } from '../runtime/conditions.ts';
 import { Controller, type ReconcileContext, type ReconcileResult } from '../runtime/controller.ts';
 import type { Informer } from '../runtime/informer.ts';
 import { matchesLabelSelector } from '../runtime/labels.ts';
@@ -16,7 +16,7 @@ const validate = validatorFor('MirrorPolicy');
 
 export function mirrorPolicyController(manager: Manager): Controller {
   const policies = manager.informers.for<MirrorPolicy>(mirrorPolicyType);
-  const nodes = manager.informers.for<Node>({ group: 'shoal.dev', version: 'v1alpha1', plural: 'nodes', kind: 'Node', namespaced: false });
+  const nodes = manager.informers.for<Node>(nodeType);
   const controller = new Controller({
     name: 'mirrorpolicy',
     logger: manager.logger,
@@ -47,12 +47,11 @@ export async function reconcileMirrorPolicy({ key, log }: ReconcileContext, { ma
   const ready = selected.filter((node) => isConditionTrue(node.status?.conditions, 'MirrorReady'));
 
   const status: MirrorPolicyStatus = {
-    ...policy.status,
     observedGeneration: generation,
     nodesSelected: selected.length,
     nodesReady: ready.length,
     registries: policy.spec.registries.map((r) => r.host).join(','),
-    conditions: setConditions(policy.status?.conditions, [
+    conditions: ownedConditions(policy.status?.conditions, [
       accepted(problems, generation),
       readiness(problems, selected.length, ready.length, generation),
     ]),

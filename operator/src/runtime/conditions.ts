@@ -46,6 +46,12 @@ export function setConditions(conditions: readonly Condition[] | undefined, inpu
   return inputs.reduce<Condition[]>((list, input) => setCondition(list, input, now), [...(conditions ?? [])]);
 }
 
+/** Just the conditions in `inputs`, with transition times carried over from `existing`: what one manager applies. */
+export function ownedConditions(existing: readonly Condition[] | undefined, inputs: readonly ConditionInput[], now: Date = new Date()): Condition[] {
+  const types = new Set(inputs.map((c) => c.type));
+  return setConditions(existing, inputs, now).filter((c) => types.has(c.type));
+}
+
 export function removeCondition(conditions: readonly Condition[] | undefined, type: string): Condition[] {
   return (conditions ?? []).filter((c) => c.type !== type);
 }

@@ -9,8 +9,9 @@ export interface WithStatus<S> extends KubeObject {
 }
 
 /**
- * Applies `status` to the object's /status subresource unless it equals what the object already has.
- * The apply carries the object's resourceVersion: a write computed from a stale read fails with 409 and is retried.
+ * Applies `status` — only the fields this manager owns — to the /status subresource, unless the object already
+ * has every one of them (conditions compared per type). The apply carries the read's resourceVersion, so a
+ * status computed from a stale cache fails with 409 and is retried; fields of other managers are untouched.
  */
 export async function applyStatus<S, T extends WithStatus<S>>(
   client: KubeClient,
@@ -19,7 +20,7 @@ export async function applyStatus<S, T extends WithStatus<S>>(
   status: S,
   fieldManager: string,
 ): Promise<T | undefined> {
-  if (isDeepStrictEqual(stripUndefined(obj.status), stripUndefined(status))) return undefined;
+  if (statusContains(obj.status, status)) return undefined;
   const { name, namespace, resourceVersion } = obj.metadata;
   const body = {
     apiVersion: apiVersionOf(type),
@@ -31,6 +32,28 @@ export async function applyStatus<S, T extends WithStatus<S>>(
     body,
     contentType: ContentType.apply,
     query: { fieldManager, force: true },
+  });
+}
+
+/** Merge-patches /status under a resourceVersion precondition: for resets that must clear fields other managers set. */
+export function patchStatus<T extends KubeObject>(client: KubeClient, type: ResourceType, obj: T, status: Record<string, unknown>): Promise<T> {
+  const { name, namespace, resourceVersion } = obj.metadata;
+  return client.request<T>('PATCH', resourcePath(type, namespace, name, 'status'), {
+    body: { metadata: { resourceVersion }, status },
+    contentType: ContentType.mergePatch,
+  });
+}
+
+/** True when `current` already has every field of `desired`; conditions are matched by type. */
+export function statusContains(current: unknown, desired: unknown): boolean {
+  const have = stripUndefined(current) as Record<string, unknown> | undefined;
+  const want = stripUndefined(desired) as Record<string, unknown> | undefined;
+  if (!want) return true;
+  if (!have) return false;
+  return Object.entries(want).every(([key, value]) => {
+    if (key !== 'conditions' || !Array.isArray(value)) return isDeepStrictEqual(have[key], value);
+    const conditions = Array.isArray(have[key]) ? (have[key] as { type?: string }[]) : [];
+    return (value as { type?: string }[]).every((c) => isDeepStrictEqual(conditions.find((h) => h.type === c.type), c));
   });
 }
 

@@ -15,7 +15,7 @@ export interface OperatorProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startOperator(cp: ControlPlane, options: { leaderElect?: boolean; namespace?: string; leaseName?: string } = {}): Promise<OperatorProcess> {
+export async function startOperator(cp: ControlPlane, options: { leaderElect?: boolean; namespace?: string; leaseName?: string; args?: string[] } = {}): Promise<OperatorProcess> {
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
   const child = spawn(
     process.execPath,
@@ -28,6 +28,7 @@ export async function startOperator(cp: ControlPlane, options: { leaderElect?: b
       `--leader-election-id=${options.leaseName ?? 'shoal-operator-leader'}`,
       `--metrics-bind-address=127.0.0.1:${metricsPort}`,
       `--health-probe-bind-address=127.0.0.1:${healthPort}`,
+      ...(options.args ?? []),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POD_NAME: `op-${metricsPort}` } },
   );

@@ -1,0 +1,165 @@
+// Tasks service: the running process of a container, owned by its runc shim (which outlives containerd
+// restarts). create → start → wait/kill → delete; a task must be deleted before its container.
+import { constants as osConstants } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { bool, message, messages, num, optionalMessage, str, timestamp, type Message, type RawAny } from './decode.ts';
+import type { CallOptions, Rpc } from './rpc.ts';
+import { encodeMount, type Mount } from './types.ts';
+
+export type TaskStatus = 'unknown' | 'created' | 'running' | 'stopped' | 'paused' | 'pausing';
+
+export interface TaskInfo {
+  containerId: string;
+  /** Exec id; "" for the init process (the task itself). */
+  execId: string;
+  pid: number;
+  status: TaskStatus;
+  stdin: string;
+  stdout: string;
+  stderr: string;
+  terminal: boolean;
+  /** Meaningful only once status is "stopped". 128+N when killed by signal N (runc convention). */
+  exitStatus: number;
+  exitedAt?: Date;
+}
+
+export interface TaskExit {
+  exitStatus: number;
+  exitedAt?: Date;
+  /** The signal that killed the process, when exitStatus is 128+N (e.g. "SIGTERM" for 143). */
+  signal?: NodeJS.Signals;
+}
+
+export interface CreateTask {
+  containerId: string;
+  /** Mounts of the rootfs snapshot (snapshots.prepare/mounts): containerd does not look them up itself. */
+  rootfs: Mount[];
+  /**
+   * Stdio URIs. The runc shim v2 accepts `file:///abs/path` (use stdioFile()), `fifo` paths and
+   * `binary:///path?args`. With file:// the shim opens stdout's path in append mode and sends BOTH
+   * stdout and stderr there (the stderr URI is ignored); it keeps writing across containerd restarts.
+   * All empty = /dev/null.
+   */
+  stdin?: string;
+  stdout?: string;
+  stderr?: string;
+  /** Must stay false for file stdio (a tty needs a console socket). */
+  terminal?: boolean;
+  /** Runtime-specific task options (e.g. runc Options) as an Any. */
+  options?: RawAny;
+}
+
+/** The stdio URI for a log file: absolute path, percent-encoded (Go's url.Parse decodes it back). */
+export function stdioFile(path: string): string {
+  return pathToFileURL(path).href;
+}
+
+/** Signal name or number → number (Linux numbering, from os.constants). */
+export function signalNumber(signal: NodeJS.Signals | number): number {
+  if (typeof signal === 'number') return signal;
+  const n = osConstants.signals[signal];
+  if (n === undefined) throw new Error(`unknown signal ${signal}`);
+  return n;
+}
+
+/** "SIGTERM" for 143 (= 128 + 15); undefined for ordinary exit codes. */
+export function signalFromExitStatus(exitStatus: number): NodeJS.Signals | undefined {
+  if (exitStatus <= 128 || exitStatus > 128 + 64) return undefined;
+  const n = exitStatus - 128;
+  for (const [name, value] of Object.entries(osConstants.signals)) if (value === n) return name as NodeJS.Signals;
+  return undefined;
+}
+
+function taskStatus(value: string): TaskStatus {
+  const lower = value.toLowerCase();
+  return lower === 'created' || lower === 'running' || lower === 'stopped' || lower === 'paused' || lower === 'pausing' ? lower : 'unknown';
+}
+
+function decodeProcess(value: unknown): TaskInfo {
+  const p = message(value, 'process');
+  const exitedAt = timestamp(p, 'exited_at');
+  return {
+    containerId: str(p, 'container_id'),
+    execId: str(p, 'id'),
+    pid: num(p, 'pid'),
+    status: taskStatus(str(p, 'status')),
+    stdin: str(p, 'stdin'),
+    stdout: str(p, 'stdout'),
+    stderr: str(p, 'stderr'),
+    terminal: bool(p, 'terminal'),
+    exitStatus: num(p, 'exit_status'),
+    ...(exitedAt ? { exitedAt } : {}),
+  };
+}
+
+function decodeExit(res: Message): TaskExit {
+  const exitStatus = num(res, 'exit_status');
+  const exitedAt = timestamp(res, 'exited_at');
+  const signal = signalFromExitStatus(exitStatus);
+  return { exitStatus, ...(exitedAt ? { exitedAt } : {}), ...(signal ? { signal } : {}) };
+}
+
+export class Tasks {
+  readonly #rpc: Rpc;
+
+  constructor(rpc: Rpc) {
+    this.#rpc = rpc;
+  }
+
+  /** Starts the shim and runc-creates the container (process exists, not yet exec'd). Returns its pid. */
+  async create(task: CreateTask, options?: CallOptions): Promise<{ pid: number }> {
+    const res = await this.#rpc.unary(
+      'tasks',
+      'Create',
+      {
+        container_id: task.containerId,
+        rootfs: task.rootfs.map(encodeMount),
+        stdin: task.stdin ?? '',
+        stdout: task.stdout ?? '',
+        stderr: task.stderr ?? '',
+        terminal: task.terminal ?? false,
+        ...(task.options ? { options: { type_url: task.options.typeUrl, value: task.options.value } } : {}),
+      },
+      options,
+    );
+    return { pid: num(res, 'pid') };
+  }
+
+  async start(containerId: string, options?: CallOptions): Promise<{ pid: number }> {
+    const res = await this.#rpc.unary('tasks', 'Start', { container_id: containerId, exec_id: '' }, options);
+    return { pid: num(res, 'pid') };
+  }
+
+  async get(containerId: string, options?: CallOptions): Promise<TaskInfo> {
+    const res = await this.#rpc.unary('tasks', 'Get', { container_id: containerId, exec_id: '' }, options);
+    const process = optionalMessage(res['process'], 'process');
+    if (!process) throw new Error(`tasks.Get ${containerId}: response without process`);
+    return decodeProcess(process);
+  }
+
+  /** All tasks of the namespace. `filter` is accepted by the API but ignored by containerd 1.6. */
+  async list(filter = '', options?: CallOptions): Promise<TaskInfo[]> {
+    const res = await this.#rpc.unary('tasks', 'List', { filter }, options);
+    return messages(res, 'tasks').map(decodeProcess);
+  }
+
+  /** Sends `signal` to the init process, or with `all` to every process of the container. */
+  async kill(containerId: string, signal: NodeJS.Signals | number, opts: { all?: boolean } = {}, options?: CallOptions): Promise<void> {
+    await this.#rpc.unary('tasks', 'Kill', { container_id: containerId, exec_id: '', signal: signalNumber(signal), all: opts.all ?? false }, options);
+  }
+
+  /**
+   * Blocks until the task exits (returns at once if it already has). No deadline by default. If containerd
+   * restarts meanwhile this rejects with UNAVAILABLE: the task lives on in its shim — reconnect and wait again.
+   */
+  async wait(containerId: string, options: CallOptions = {}): Promise<TaskExit> {
+    const res = await this.#rpc.unary('tasks', 'Wait', { container_id: containerId, exec_id: '' }, { ...options, timeoutMs: options.timeoutMs ?? null });
+    return decodeExit(res);
+  }
+
+  /** Removes a stopped task (runc delete, shim exits) and returns its exit. FAILED_PRECONDITION while running. */
+  async delete(containerId: string, options?: CallOptions): Promise<TaskExit & { pid: number }> {
+    const res = await this.#rpc.unary('tasks', 'Delete', { container_id: containerId }, options);
+    return { pid: num(res, 'pid'), ...decodeExit(res) };
+  }
+}

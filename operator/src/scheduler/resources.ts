@@ -1,0 +1,42 @@
+// What a Workload requests and what a Node offers, in millicores, bytes and workload slots.
+import type { Node, Workload } from '../api/generated/types.ts';
+import { bytes, milliCpu } from '../api/quantity.ts';
+
+export interface Resources {
+  milliCpu: number;
+  memory: number;
+  workloads: number;
+}
+
+export const noResources: Resources = { milliCpu: 0, memory: 0, workloads: 0 };
+
+// The CRD defaults requests to these; objects written before a default existed still get them.
+const defaultCpu = 100;
+const defaultMemory = 64 * 2 ** 20;
+
+export function requestsOf(workload: Workload): Resources {
+  const requests = workload.spec.resources?.requests;
+  return { milliCpu: milliCpu(requests?.cpu, defaultCpu), memory: bytes(requests?.memory, defaultMemory), workloads: 1 };
+}
+
+/** Allocatable as the agent reports it, with the admin's capacityOverrides taking precedence. */
+export function allocatableOf(node: Node): Resources {
+  const reported = node.status?.allocatable ?? node.status?.capacity;
+  const overrides = node.spec?.capacityOverrides;
+  return {
+    milliCpu: milliCpu(overrides?.cpu ?? reported?.cpu, 0),
+    memory: bytes(overrides?.memory ?? reported?.memory, 0),
+    workloads: overrides?.workloads ?? reported?.workloads ?? 0,
+  };
+}
+
+export function add(a: Resources, b: Resources, sign: 1 | -1 = 1): Resources {
+  return { milliCpu: a.milliCpu + sign * b.milliCpu, memory: a.memory + sign * b.memory, workloads: a.workloads + sign * b.workloads };
+}
+
+export const isTerminal = (workload: Workload): boolean => workload.status?.phase === 'Succeeded' || workload.status?.phase === 'Failed';
+
+/** The node a Workload's current attempt is bound to, if it still holds resources there. */
+export function holdingNode(workload: Workload): string | undefined {
+  return isTerminal(workload) ? undefined : workload.status?.nodeName || undefined;
+}

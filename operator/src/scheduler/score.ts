@@ -1,0 +1,66 @@
+// Scoring of feasible nodes, each plugin 0–100, weighted: resource fit (spread or bin-pack), spread of a
+// group, PreferNoSchedule taints, and image locality.
+import type { Node, Workload } from '../api/generated/types.ts';
+import { untolerated } from './filter.ts';
+import type { Resources } from './resources.ts';
+
+export interface ScoreInput {
+  workload: Workload;
+  node: Node;
+  request: Resources;
+  used: Resources;
+  allocatable: Resources;
+  groupCount: number;
+  maxGroupCount: number;
+}
+
+export const weights = { resources: 1, spread: 2, taints: 1, imageLocality: 1 } as const;
+
+/** Mean free (Spread) or used (BinPack) fraction of CPU and memory after placing the workload. */
+export function resourceScore({ workload, request, used, allocatable }: ScoreInput): number {
+  const fraction = (need: number, have: number): number => (have <= 0 ? 1 : Math.min(1, need / have));
+  const cpu = fraction(used.milliCpu + request.milliCpu, allocatable.milliCpu);
+  const memory = fraction(used.memory + request.memory, allocatable.memory);
+  const usedShare = (cpu + memory) / 2;
+  return 100 * (workload.spec.scheduling?.strategy === 'BinPack' ? usedShare : 1 - usedShare);
+}
+
+/** Fewer members of the workload's spread group on a node score higher. */
+export function spreadScore({ groupCount, maxGroupCount }: ScoreInput): number {
+  return maxGroupCount === 0 ? 100 : (100 * (maxGroupCount - groupCount)) / maxGroupCount;
+}
+
+export function taintScore({ workload, node }: ScoreInput): number {
+  return untolerated(workload, node, ['PreferNoSchedule']).length === 0 ? 100 : 0;
+}
+
+/** Nodes that already hold the image (by name or digest, as their agents report) start it without a pull. */
+export function imageLocalityScore({ workload, node }: ScoreInput): number {
+  const image = normalizeImage(workload.spec.image);
+  const held = (node.status?.images ?? []).some((i) => i.digest === image || (i.names ?? []).some((n) => normalizeImage(n) === image));
+  return held ? 100 : 0;
+}
+
+export function scoreNode(input: ScoreInput): number {
+  return (
+    weights.resources * resourceScore(input) +
+    weights.spread * spreadScore(input) +
+    weights.taints * taintScore(input) +
+    weights.imageLocality * imageLocalityScore(input)
+  );
+}
+
+/** `busybox` → `docker.io/library/busybox:latest`, as containerd names images. */
+export function normalizeImage(reference: string): string {
+  if (reference.includes('@')) return reference.startsWith('sha256:') ? reference : withDomain(reference);
+  const named = withDomain(reference);
+  const lastSegment = named.slice(named.lastIndexOf('/') + 1);
+  return lastSegment.includes(':') ? named : `${named}:latest`;
+}
+
+function withDomain(reference: string): string {
+  const slash = reference.indexOf('/');
+  const first = slash < 0 ? '' : reference.slice(0, slash);
+  if (slash >= 0 && (first.includes('.') || first.includes(':') || first === 'localhost')) return reference;
+  return slash < 0 ? `docker.io/library/${reference}` : `docker.io/${reference}`;
+}
