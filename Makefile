@@ -24,6 +24,9 @@ deps: $(NODE_STAMP) ## Install npm dependencies (Node 24 included)
 tools: ## Build kube-apiserver, kubectl and etcd from pinned Go modules (cached in ~/.cache/shoal)
 	bash hack/build-k8s.sh
 
+system-deps: ## Install Debian packages the agent tests need (containerd, runc, registry, busybox)
+	bash hack/install-deps.sh
+
 generate: deps ## Regenerate TS types and schemas from crds/*.yaml
 	node hack/gen-api.ts
 
@@ -36,13 +39,13 @@ typecheck: deps ## Strict TypeScript check (no emit: Node 24 runs the .ts source
 test-unit: deps ## Unit tests only
 	mocha 'test/unit/**/*.test.ts'
 
-test-integration: deps tools ## Integration tests against a real etcd + kube-apiserver
+test-integration: deps tools system-deps ## Integration tests against a real etcd + kube-apiserver
 	mocha --timeout 180000 --require test/integration/fixture.ts 'test/integration/**/*.test.ts'
 
-test: deps tools verify-generated typecheck ## Everything CI runs
+test: deps tools system-deps verify-generated typecheck ## Everything CI runs
 	mocha --timeout 180000 --require test/integration/fixture.ts 'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts'
 
-up: deps tools ## Start a local Shoal cluster (control plane, CRDs, operator) and print how to use it
+up: deps tools system-deps ## Start a local Shoal cluster (control plane, CRDs, operator) and print how to use it
 	node hack/cluster.ts up
 
 down: ## Stop everything `make up` started

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The single binary of the image: `shoal operator [flags]` (the agent joins here as `shoal agent`).
+// The single binary of the image: `shoal operator [flags]` or `shoal agent [flags]`.
 const [command, ...args] = process.argv.slice(2);
 
 async function main(): Promise<number> {
@@ -8,8 +8,12 @@ async function main(): Promise<number> {
       const { runOperator } = await import('../operator/src/main.ts');
       return runOperator(args);
     }
+    case 'agent': {
+      const { runAgent } = await import('../agents/main.ts');
+      return runAgent(args);
+    }
     default:
-      process.stderr.write(`usage: shoal operator [--help]\nunknown command ${JSON.stringify(command ?? '')}\n`);
+      process.stderr.write(`usage: shoal operator|agent [--help]\nunknown command ${JSON.stringify(command ?? '')}\n`);
       return 2;
   }
 }

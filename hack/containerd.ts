@@ -6,7 +6,7 @@
 // Nothing here talks to /run/containerd/containerd.sock or /etc/containerd. One unavoidable shared
 // path: containerd 1.6 puts shim sockets in /run/containerd/s/<sha256(address, namespace, id)>, so
 // they never collide between instances, and each shim removes its own socket when it exits.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, statfs, writeFile } from 'node:fs/promises';
 import http2 from 'node:http2';
@@ -287,6 +287,7 @@ export async function createNetns(name: string, ip?: string): Promise<Netns> {
   const hostInterface = hostInterfaceName(x, y);
   const peer = `${hostInterface}p`;
   const netns: Netns = { name, ip: address, gateway, hostInterface, path: netnsPath(name) };
+  installExitHook();
   try {
     await mustRun('ip', ['netns', 'add', name]);
     await mustRun('ip', ['link', 'add', hostInterface, 'type', 'veth', 'peer', 'name', peer]);
@@ -497,9 +498,19 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  // ManagedProcess's own hook SIGKILLs the daemons' process groups; the shims live in groups of their own.
+  // ManagedProcess's own hook SIGKILLs the daemons' process groups; the shims live in groups of their
+  // own, and the netns (with their veths) would outlive us too. Only synchronous calls work here.
   process.on('exit', () => {
     for (const instance of liveInstances) killAll(shimProcesses(instance.address));
+    for (const netns of ownedNetns.values()) {
+      try {
+        execFileSync('ip', ['netns', 'delete', netns.name], { stdio: 'ignore', timeout: 5000 });
+        const { x, y } = blockOf(netns.ip);
+        releaseBlock(x, y);
+      } catch {
+        // best effort
+      }
+    }
   });
 }
 

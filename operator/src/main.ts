@@ -42,7 +42,7 @@ export async function runOperator(argv: string[]): Promise<number> {
   const config = new KubeConfig();
   if (flags.kubeconfig) config.loadFromFile(flags.kubeconfig);
   else config.loadFromDefault();
-  const client = new KubeClient(config);
+  const client = KubeClient.fromKubeConfig(config);
   const identity = `${process.env['POD_NAME'] ?? hostname()}_${randomUUID()}`;
   const manager = new Manager({
     client,

@@ -37,7 +37,7 @@ describe('informer against a real kube-apiserver', function () {
     // Its own control plane: these tests stop the API server, which would disturb the shared one.
     cp = await ControlPlane.start({ dir: await mkdtemp(join(tmpdir(), 'shoal-informer-')) });
     await installCRDs(cp, join(repoRoot, 'crds'));
-    client = new KubeClient(makeKubeConfig(cp));
+    client = KubeClient.fromKubeConfig(makeKubeConfig(cp));
     metrics = new RuntimeMetrics({ processMetrics: false });
     informer = new Informer<Node>(client, nodeType, {
       logger: createLogger({ test: 'informer' }, { level: 'warn' }),
@@ -78,7 +78,7 @@ describe('informer against a real kube-apiserver', function () {
     const other = await cp.startExtraApiserver();
     const otherConfig = new KubeConfig();
     otherConfig.loadFromFile(other.kubeconfigPath);
-    const otherClient = new KubeClient(otherConfig);
+    const otherClient = KubeClient.fromKubeConfig(otherConfig);
     try {
       await cp.stopApiserver();
       // While our informer's server is down, another API server on the same etcd changes the state.

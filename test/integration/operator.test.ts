@@ -8,7 +8,7 @@ import { ContentType, KubeClient, isAlreadyExists } from '../../operator/src/run
 import type { Lease } from '../../operator/src/runtime/leader.ts';
 import { coreTypes, resourcePath } from '../../operator/src/runtime/resource.ts';
 import { makeKubeConfig, sharedControlPlane, waitFor } from './fixture.ts';
-import { startOperator, type OperatorProcess } from './support/operator-process.ts';
+import { startOperator, type OperatorProcess } from './support/shoal-process.ts';
 
 const leaderGauge = (name: string): RegExp => new RegExp(`^leader_election_master_status\\{name="${name}"\\} (\\d)$`, 'm');
 
@@ -20,7 +20,7 @@ describe('operator process', function () {
 
   before(async () => {
     cp = await sharedControlPlane();
-    client = new KubeClient(makeKubeConfig(cp));
+    client = KubeClient.fromKubeConfig(makeKubeConfig(cp));
     await client.request('POST', resourcePath(coreTypes.namespace), { body: { metadata: { name: 'shoal-system' } } }).catch((err: unknown) => {
       if (!isAlreadyExists(err)) throw err;
     });
@@ -43,7 +43,7 @@ describe('operator process', function () {
   };
   const isLeader = async (op: OperatorProcess, leaseName: string): Promise<boolean> =>
     leaderGauge(leaseName).exec(await op.metrics().catch(() => ''))?.[1] === '1';
-  const podName = (op: OperatorProcess): string => `op-${new URL(op.metricsUrl).port}_`;
+  const podName = (op: OperatorProcess): string => `operator-${new URL(op.metricsUrl).port}_`;
 
   async function electedPair(leaseName: string): Promise<{ leader: OperatorProcess; follower: OperatorProcess }> {
     const a = await start(leaseName);

@@ -11,7 +11,7 @@ import { createLogger } from '../../operator/src/runtime/log.ts';
 import { coreTypes, resourcePath, type KubeList } from '../../operator/src/runtime/resource.ts';
 import { makeKubeConfig, sharedControlPlane, waitFor } from './fixture.ts';
 import { FakeAgent } from './support/fake-agent.ts';
-import { startOperator, type OperatorProcess } from './support/operator-process.ts';
+import { startOperator, type OperatorProcess } from './support/shoal-process.ts';
 
 describe('scheduling and node lifecycle', function () {
   this.timeout(180_000);
@@ -38,7 +38,7 @@ describe('scheduling and node lifecycle', function () {
 
   before(async () => {
     cp = await sharedControlPlane();
-    client = new KubeClient(makeKubeConfig(cp));
+    client = KubeClient.fromKubeConfig(makeKubeConfig(cp));
     for (const ns of ['shoal-system', nodeLeaseNamespace, 'sched', 'lifecycle', 'burst']) await ensureNamespace(ns);
   });
 

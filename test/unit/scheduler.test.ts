@@ -3,7 +3,7 @@ import type { Node, Workload } from '../../operator/src/api/generated/types.ts';
 import { NodeAccounting } from '../../operator/src/scheduler/accounting.ts';
 import { tolerates } from '../../operator/src/scheduler/filter.ts';
 import { schedule, summarize } from '../../operator/src/scheduler/schedule.ts';
-import { normalizeImage } from '../../operator/src/scheduler/score.ts';
+import { normalizeImage } from '../../operator/src/api/image-ref.ts';
 import { parseDuration } from '../../operator/src/runtime/duration.ts';
 
 const now = '2026-01-01T00:00:00Z';

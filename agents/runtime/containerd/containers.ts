@@ -1,6 +1,7 @@
 // Containers service: containerd's metadata records (id, labels, OCI spec, snapshot, runtime). A container
 // record is not a process: the process is its task (tasks.ts).
 import { any, message, messages, str, stringMap, timestamp, type Message, type RawAny } from './decode.ts';
+import { encodeMessage } from './protos.ts';
 import type { CallOptions, Rpc } from './rpc.ts';
 
 /** Type URL containerd registers for an OCI runtime spec (value = the spec as JSON bytes). */
@@ -8,6 +9,30 @@ export const ociSpecTypeUrl = 'types.containerd.io/opencontainers/runtime-spec/1
 
 /** The runc shim v2, the runtime every Shoal container uses. */
 export const runcRuntime = 'io.containerd.runc.v2';
+
+/** Type URL of the runc shim's options (containerd 1.6 and later send the bare message name). */
+export const runcOptionsTypeUrl = 'containerd.runc.v1.Options';
+
+export interface RuncOptions {
+  /** runc --root: where runc keeps container state. Default (unset) /run/containerd/runc. */
+  root?: string;
+  /** Use the systemd cgroup driver (cgroupsPath must then be "slice:prefix:name"). Default false. */
+  systemdCgroup?: boolean;
+  /** runc binary; default "runc" from PATH. */
+  binaryName?: string;
+}
+
+/** The container runtime options for the runc shim v2 (what CRI puts in [..runtimes.runc.options]). */
+export function runcOptions(options: RuncOptions): RawAny {
+  return {
+    typeUrl: runcOptionsTypeUrl,
+    value: encodeMessage('containerd.runc.v1.Options', {
+      root: options.root ?? '',
+      systemd_cgroup: options.systemdCgroup ?? false,
+      binary_name: options.binaryName ?? '',
+    }),
+  };
+}
 
 export interface ContainerRecord {
   id: string;

@@ -82,7 +82,7 @@ export class Content {
   }
 
   /** Streams a blob in chunks (containerd sends ≤1 MiB each); no deadline unless given. */
-  read(digest: string, options: ReadOptions = {}): Stream<Buffer> & AsyncIterable<Buffer> {
+  read(digest: string, options: ReadOptions = {}): Stream<Buffer> {
     const stream = this.#rpc.serverStream('content', 'Read', { digest, offset: String(options.offset ?? 0), size: String(options.size ?? 0) }, options);
     async function* chunks(): AsyncGenerator<Buffer> {
       for await (const msg of stream) yield bytes(msg, 'data');

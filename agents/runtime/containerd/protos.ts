@@ -26,6 +26,7 @@ export const protoFiles = [
   `${api}/events/image.proto`,
   `${api}/events/content.proto`,
   `${api}/events/snapshot.proto`,
+  'github.com/containerd/containerd/runtime/v2/runc/options/oci.proto',
   'k8s.io/cri-api/pkg/apis/runtime/v1/api.proto',
 ];
 
@@ -111,6 +112,14 @@ function registerDescriptorProto(): void {
 export function decodeMessage(typeName: string, bytes: Uint8Array): Record<string, unknown> {
   const type = protos().root.lookupType(typeName);
   return type.toObject(type.decode(bytes), decodeOptions) as Record<string, unknown>;
+}
+
+/** Encodes a plain object (proto field names) as the message `typeName`, e.g. for an Any value. */
+export function encodeMessage(typeName: string, value: Record<string, unknown>): Buffer {
+  const type = protos().root.lookupType(typeName);
+  // fromObject drops unknown keys silently; a typo must not turn into a missing option.
+  for (const key of Object.keys(value)) if (!type.fields[key]) throw new Error(`${typeName} has no field ${key}`);
+  return Buffer.from(type.encode(type.fromObject(value)).finish());
 }
 
 /** Whether the loaded protos define the message `typeName`. */

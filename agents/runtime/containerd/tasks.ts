@@ -38,7 +38,7 @@ export interface CreateTask {
    * Stdio URIs. The runc shim v2 accepts `file:///abs/path` (use stdioFile()), `fifo` paths and
    * `binary:///path?args`. With file:// the shim opens stdout's path in append mode and sends BOTH
    * stdout and stderr there (the stderr URI is ignored); it keeps writing across containerd restarts.
-   * All empty = /dev/null.
+   * All empty = /dev/null. See normalizeStdio() for the combinations we refuse.
    */
   stdin?: string;
   stdout?: string;
@@ -70,17 +70,35 @@ export function signalFromExitStatus(exitStatus: number): NodeJS.Signals | undef
   return undefined;
 }
 
+/**
+ * The shim picks the stdio kind from stdout's URI alone. With a file:// stdout and an empty stderr the
+ * containerd 1.6 shim dereferences a nil pipe and panics (task create fails "ttrpc: closed"), so we send
+ * stdout's URI for stderr too; a file:// stderr with another stdout would be misread, so we refuse it.
+ */
+export function normalizeStdio(stdout: string, stderr: string): { stdout: string; stderr: string } {
+  const isFile = (uri: string): boolean => uri.startsWith('file:');
+  if (isFile(stdout)) {
+    if (stderr !== '' && stderr !== stdout) throw new Error(`file:// stdio sends stderr to stdout's file; pass the same URI for both (or none for stderr), got ${stderr}`);
+    return { stdout, stderr: stdout };
+  }
+  if (isFile(stderr)) throw new Error('file:// stderr needs the same file:// stdout (the shim reads the scheme from stdout)');
+  return { stdout, stderr };
+}
+
 function taskStatus(value: string): TaskStatus {
   const lower = value.toLowerCase();
   return lower === 'created' || lower === 'running' || lower === 'stopped' || lower === 'paused' || lower === 'pausing' ? lower : 'unknown';
 }
 
-function decodeProcess(value: unknown): TaskInfo {
+/** containerd fills `id` (= container id for the init process) but not `container_id` in Get/List. */
+function decodeProcess(value: unknown, containerIdHint = ''): TaskInfo {
   const p = message(value, 'process');
   const exitedAt = timestamp(p, 'exited_at');
+  const id = str(p, 'id');
+  const containerId = str(p, 'container_id') || containerIdHint || id;
   return {
-    containerId: str(p, 'container_id'),
-    execId: str(p, 'id'),
+    containerId,
+    execId: id === containerId ? '' : id,
     pid: num(p, 'pid'),
     status: taskStatus(str(p, 'status')),
     stdin: str(p, 'stdin'),
@@ -108,6 +126,7 @@ export class Tasks {
 
   /** Starts the shim and runc-creates the container (process exists, not yet exec'd). Returns its pid. */
   async create(task: CreateTask, options?: CallOptions): Promise<{ pid: number }> {
+    const stdio = normalizeStdio(task.stdout ?? '', task.stderr ?? '');
     const res = await this.#rpc.unary(
       'tasks',
       'Create',
@@ -115,8 +134,8 @@ export class Tasks {
         container_id: task.containerId,
         rootfs: task.rootfs.map(encodeMount),
         stdin: task.stdin ?? '',
-        stdout: task.stdout ?? '',
-        stderr: task.stderr ?? '',
+        stdout: stdio.stdout,
+        stderr: stdio.stderr,
         terminal: task.terminal ?? false,
         ...(task.options ? { options: { type_url: task.options.typeUrl, value: task.options.value } } : {}),
       },
@@ -134,13 +153,13 @@ export class Tasks {
     const res = await this.#rpc.unary('tasks', 'Get', { container_id: containerId, exec_id: '' }, options);
     const process = optionalMessage(res['process'], 'process');
     if (!process) throw new Error(`tasks.Get ${containerId}: response without process`);
-    return decodeProcess(process);
+    return decodeProcess(process, containerId);
   }
 
   /** All tasks of the namespace. `filter` is accepted by the API but ignored by containerd 1.6. */
   async list(filter = '', options?: CallOptions): Promise<TaskInfo[]> {
     const res = await this.#rpc.unary('tasks', 'List', { filter }, options);
-    return messages(res, 'tasks').map(decodeProcess);
+    return messages(res, 'tasks').map((task) => decodeProcess(task));
   }
 
   /** Sends `signal` to the init process, or with `all` to every process of the container. */

@@ -1,6 +1,6 @@
 // A small Kubernetes REST client on client-node's KubeConfig: one pooled TLS dispatcher, auth headers per request.
 import type { KubeConfig } from '@kubernetes/client-node';
-import type https from 'node:https';
+import { credentialsFromKubeConfig, type Credentials } from './credentials.ts';
 import { Agent, fetch, type Dispatcher } from 'undici';
 
 export interface KubeStatus {
@@ -69,18 +69,16 @@ export interface KubeApi {
 
 export class KubeClient implements KubeApi {
   readonly server: string;
-  readonly #config: KubeConfig;
+  readonly #credentials: Credentials;
   #dispatcher: Dispatcher | undefined;
 
-  constructor(config: KubeConfig) {
-    const cluster = config.getCurrentCluster();
-    if (!cluster) throw new Error('kubeconfig has no current cluster');
-    this.server = cluster.server.replace(/\/+$/, '');
-    this.#config = config;
+  constructor(credentials: Credentials) {
+    this.server = credentials.server.replace(/\/+$/, '');
+    this.#credentials = credentials;
   }
 
-  get config(): KubeConfig {
-    return this.#config;
+  static fromKubeConfig(config: KubeConfig): KubeClient {
+    return new KubeClient(credentialsFromKubeConfig(config));
   }
 
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
@@ -118,12 +116,7 @@ export class KubeClient implements KubeApi {
     for (const [key, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
-    const httpsOptions: https.RequestOptions = {};
-    await this.#config.applyToHTTPSOptions(httpsOptions);
-    const headers: Record<string, string> = { accept: ContentType.json };
-    for (const [key, value] of Object.entries(httpsOptions.headers ?? {})) {
-      if (value !== undefined) headers[key] = String(value);
-    }
+    const headers: Record<string, string> = { accept: ContentType.json, ...(await this.#credentials.headers()) };
     let body: string | undefined;
     if (options.body !== undefined) {
       body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
@@ -137,23 +130,16 @@ export class KubeClient implements KubeApi {
       method,
       headers,
       body,
-      dispatcher: this.#dispatcherFor(httpsOptions),
+      dispatcher: this.#dispatcherFor(),
       signal: signals.length ? AbortSignal.any(signals) : null,
     });
   }
 
   // The TLS material is fixed for a kubeconfig, so one pooled dispatcher serves every request.
-  #dispatcherFor(options: https.RequestOptions): Dispatcher {
+  #dispatcherFor(): Dispatcher {
+    const c = this.#credentials;
     this.#dispatcher ??= new Agent({
-      connect: {
-        ca: options.ca,
-        cert: options.cert,
-        key: options.key,
-        rejectUnauthorized: options.rejectUnauthorized,
-        servername: options.servername,
-        keepAlive: true,
-        keepAliveInitialDelay: 30_000,
-      },
+      connect: { ca: c.ca, cert: c.cert, key: c.key, rejectUnauthorized: c.rejectUnauthorized, keepAlive: true, keepAliveInitialDelay: 30_000 },
       pipelining: 1,
       connections: 64,
     });

@@ -5,7 +5,7 @@ import type { KubeClient } from './kube.ts';
 import { LeaderElector, type LeaderElectionOptions } from './leader.ts';
 import type { Logger } from './log.ts';
 import { RuntimeMetrics } from './metrics.ts';
-import { closeServer, metricsRoute, probe, serve } from './http.ts';
+import { closeServer, metricsRoute, probe, serve, type Check } from './http.ts';
 
 export type Runnable = (signal: AbortSignal) => Promise<void>;
 
@@ -30,6 +30,8 @@ export class Manager {
   readonly #leaderRunnables: Runnable[] = [];
   readonly #runnables: Runnable[] = [];
   readonly #servers: Server[] = [];
+  readonly #readyChecks: Record<string, Check> = { informers: () => (this.informers.synced ? undefined : 'caches not synced') };
+  readonly #healthChecks: Record<string, Check> = { ping: () => undefined };
   #elector: LeaderElector | undefined;
   #leading = false;
   metricsPort: number | undefined;
@@ -51,6 +53,15 @@ export class Manager {
   /** Adds work that runs on every replica. */
   addRunnable(run: Runnable): void {
     this.#runnables.push(run);
+  }
+
+  /** Adds a /readyz check: it returns a problem, or undefined when ready. */
+  addReadyCheck(name: string, check: Check): void {
+    this.#readyChecks[name] = check;
+  }
+
+  addHealthCheck(name: string, check: Check): void {
+    this.#healthChecks[name] = check;
   }
 
   get leading(): boolean {
@@ -115,8 +126,8 @@ export class Manager {
     const { metricsBindAddress = '0', healthBindAddress = '0' } = this.#options;
     const metrics = await serve(metricsBindAddress, { '/metrics': metricsRoute(this.metrics.registry) });
     const health = await serve(healthBindAddress, {
-      '/healthz': probe({ ping: () => undefined }),
-      '/readyz': probe({ informers: () => (this.informers.synced ? undefined : 'caches not synced') }),
+      '/healthz': probe(this.#healthChecks),
+      '/readyz': probe(this.#readyChecks),
     });
     for (const started of [metrics, health]) if (started) this.#servers.push(started.server);
     this.metricsPort = metrics?.port;

@@ -1,6 +1,7 @@
 // Scoring of feasible nodes, each plugin 0–100, weighted: resource fit (spread or bin-pack), spread of a
 // group, PreferNoSchedule taints, and image locality.
 import type { Node, Workload } from '../api/generated/types.ts';
+import { normalizeImage } from '../api/image-ref.ts';
 import { untolerated } from './filter.ts';
 import type { Resources } from './resources.ts';
 
@@ -48,19 +49,4 @@ export function scoreNode(input: ScoreInput): number {
     weights.taints * taintScore(input) +
     weights.imageLocality * imageLocalityScore(input)
   );
-}
-
-/** `busybox` → `docker.io/library/busybox:latest`, as containerd names images. */
-export function normalizeImage(reference: string): string {
-  if (reference.includes('@')) return reference.startsWith('sha256:') ? reference : withDomain(reference);
-  const named = withDomain(reference);
-  const lastSegment = named.slice(named.lastIndexOf('/') + 1);
-  return lastSegment.includes(':') ? named : `${named}:latest`;
-}
-
-function withDomain(reference: string): string {
-  const slash = reference.indexOf('/');
-  const first = slash < 0 ? '' : reference.slice(0, slash);
-  if (slash >= 0 && (first.includes('.') || first.includes(':') || first === 'localhost')) return reference;
-  return slash < 0 ? `docker.io/library/${reference}` : `docker.io/${reference}`;
 }

@@ -1,0 +1,84 @@
+// The node agent process (`shoal agent`): registers this node, heartbeats, and runs the Workloads bound here.
+import { Counter } from 'prom-client';
+import { flagHelp, parseFlags, type FlagSpec } from '../operator/src/runtime/flags.ts';
+import { parseDuration } from '../operator/src/runtime/duration.ts';
+import { loadCredentials } from '../operator/src/runtime/credentials.ts';
+import { KubeClient } from '../operator/src/runtime/kube.ts';
+import { createLogger, type LogLevel } from '../operator/src/runtime/log.ts';
+import { Manager } from '../operator/src/runtime/manager.ts';
+import { runHeartbeat } from './node/heartbeat.ts';
+import { ensureNode, type NodeIdentity } from './node/registration.ts';
+import { runStatusReporter } from './node/status-reporter.ts';
+import { ContainerdClient } from './runtime/containerd/client.ts';
+import { runWorkloads } from './runtime/workloads.ts';
+
+export const agentVersion = '0.1.0';
+
+export const agentFlags = {
+  'node-name': { help: 'Name of this node (the core Node name on Kubernetes).', default: '', env: 'NODE_NAME' },
+  kubeconfig: { help: 'Path to a kubeconfig; empty means in-cluster config or $KUBECONFIG.', default: '', env: 'KUBECONFIG' },
+  'node-labels': { help: 'Extra labels for our Node, as k=v,k2=v2.', default: '' },
+  'containerd-address': { help: "containerd's gRPC socket.", default: '/run/containerd/containerd.sock' },
+  'containerd-namespace': { help: 'containerd namespace for containers (CRI pulls images into k8s.io).', default: 'k8s.io' },
+  'containerd-config-path': { help: "containerd's registry config_path (certs.d) where the mirror writes hosts.toml.", default: '/etc/containerd/certs.d' },
+  'runc-root': { help: "runc's state root for our containers; set it when several containerd instances share a host.", default: '' },
+  'state-dir': { help: 'Where the agent keeps its identity, logs and state.', default: '/var/lib/shoal' },
+  'max-workloads': { help: 'Workloads this node accepts at most.', default: '110' },
+  'heartbeat-interval': { help: 'How often the Lease is renewed.', default: '10s' },
+  'mirror-bind-address': { help: 'Address of the registry mirror (served once the mirror is enabled).', default: ':5050' },
+  'metrics-bind-address': { help: 'Address of /metrics; 0 disables it.', default: ':9090' },
+  'health-probe-bind-address': { help: 'Address of /healthz and /readyz; 0 disables it.', default: ':9091' },
+  'log-level': { help: 'debug, info, warn or error.', default: 'info' },
+} satisfies Record<string, FlagSpec>;
+
+function parseLabels(text: string): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const pair of text.split(',').filter(Boolean)) {
+    const [key, value = ''] = pair.split('=');
+    if (!key) throw new Error(`--node-labels: bad pair ${JSON.stringify(pair)}`);
+    labels[key.trim()] = value.trim();
+  }
+  return labels;
+}
+
+export async function runAgent(argv: string[]): Promise<number> {
+  if (argv.includes('--help')) {
+    process.stdout.write(`Usage: shoal agent [flags]\n${flagHelp(agentFlags)}\n`);
+    return 0;
+  }
+  const flags = parseFlags(agentFlags, argv);
+  if (!flags['node-name']) throw new Error('--node-name (or NODE_NAME) is required');
+  const log = createLogger({ component: 'agent', node: flags['node-name'] }, { level: flags['log-level'] as LogLevel });
+  const client = new KubeClient(loadCredentials(flags.kubeconfig || undefined));
+  const identity: NodeIdentity = { name: flags['node-name'], labels: parseLabels(flags['node-labels']), maxWorkloads: Number(flags['max-workloads']), agentVersion };
+  const manager = new Manager({ client, logger: log, metricsBindAddress: flags['metrics-bind-address'], healthBindAddress: flags['health-probe-bind-address'] });
+  const renewals = new Counter({ name: 'shoal_agent_lease_renewals_total', help: 'Node Lease renewals by result', labelNames: ['result'], registers: [manager.metrics.registry] });
+
+  const containerd = await ContainerdClient.connect({ address: flags['containerd-address'], namespace: flags['containerd-namespace'], logger: log.child({ subsystem: 'containerd' }), connectTimeoutMs: 30_000 });
+  const node = await ensureNode(client, identity);
+  log.info('registered', { uid: node.metadata.uid });
+  const reporter = runStatusReporter({ client, manager, identity, containerd, logger: log });
+  manager.addReadyCheck('containerd', () => reporter.health().containerdProblem);
+  manager.addRunnable((signal) => runHeartbeat({ client, node: identity.name, intervalMs: parseDuration(flags['heartbeat-interval']), logger: log, renewals, onRenewed: reporter.poke }, signal));
+  manager.addRunnable(reporter.run);
+  runWorkloads({ manager, client, containerd, node: identity.name, stateDir: flags['state-dir'], ...(flags['runc-root'] ? { runcRoot: flags['runc-root'] } : {}), logger: log.child({ subsystem: 'runtime' }) });
+
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log.info('shutting down', { signal });
+    stop.abort();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  try {
+    await manager.start(stop.signal);
+    log.info('stopped');
+    return 0;
+  } catch (err) {
+    log.error('agent failed', { err });
+    return 1;
+  } finally {
+    containerd.close();
+    await client.close();
+  }
+}

@@ -1,0 +1,59 @@
+// How Workload attempts map to containerd objects: ids, labels (for re-adoption after an agent restart) and logs.
+import { join } from 'node:path';
+import type { Workload } from '../../operator/src/api/generated/types.ts';
+import type { ContainerRecord } from './containerd/containers.ts';
+
+export const label = {
+  managed: 'shoal.dev/managed',
+  node: 'shoal.dev/node',
+  namespace: 'shoal.dev/namespace',
+  name: 'shoal.dev/name',
+  uid: 'shoal.dev/workload-uid',
+  attempt: 'shoal.dev/attempt',
+  restart: 'shoal.dev/restart',
+} as const;
+
+/** One container per (attempt, restart): a restart is a new container, as in CRI. */
+export interface Incarnation {
+  key: string;
+  uid: string;
+  attempt: number;
+  restart: number;
+}
+
+export function containerId(uid: string, attempt: number, restart: number): string {
+  return `shoal-${uid}-a${attempt}-r${restart}`;
+}
+
+export function containerLabels(workload: Workload, node: string, attempt: number, restart: number): Record<string, string> {
+  return {
+    [label.managed]: 'true',
+    [label.node]: node,
+    [label.namespace]: workload.metadata.namespace ?? '',
+    [label.name]: workload.metadata.name ?? '',
+    [label.uid]: workload.metadata.uid ?? '',
+    [label.attempt]: String(attempt),
+    [label.restart]: String(restart),
+  };
+}
+
+/** The incarnation a container of ours runs, or undefined for a container we did not create. */
+export function incarnationOf(container: ContainerRecord): Incarnation | undefined {
+  const l = container.labels;
+  if (l[label.managed] !== 'true' || !l[label.namespace] || !l[label.name] || !l[label.uid]) return undefined;
+  return { key: `${l[label.namespace]}/${l[label.name]}`, uid: l[label.uid] ?? '', attempt: Number(l[label.attempt] ?? 0), restart: Number(l[label.restart] ?? 0) };
+}
+
+/** Per-incarnation log file; the directory per Workload uid keeps attempts of a re-created namesake apart. */
+export function logFile(stateDir: string, workload: { namespace: string; name: string; uid: string }, attempt: number, restart: number): string {
+  return join(logDir(stateDir, workload), `a${attempt}-r${restart}.log`);
+}
+
+export function logDir(stateDir: string, workload: { namespace: string; name: string; uid: string }): string {
+  return join(stateDir, 'logs', workload.namespace, workload.name, workload.uid);
+}
+
+/** kubelet's CrashLoopBackOff: 10 s doubling to 5 min. */
+export function crashLoopDelayMs(restartCount: number): number {
+  return Math.min(300_000, 10_000 * 2 ** Math.max(0, restartCount - 1));
+}

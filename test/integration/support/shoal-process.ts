@@ -1,0 +1,79 @@
+// Runs the real binary (`node bin/shoal.ts operator|agent …`) as a child process for end-to-end tests.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { freePort, type ControlPlane } from '../../../hack/controlplane.ts';
+import { repoRoot } from '../fixture.ts';
+
+export interface ShoalProcess {
+  readonly child: ChildProcess;
+  readonly metricsUrl: string;
+  readonly healthUrl: string;
+  output(): string;
+  metrics(): Promise<string>;
+  /** Sends `signal` and waits for the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+async function startShoal(command: 'operator' | 'agent', args: string[], env: Record<string, string> = {}): Promise<ShoalProcess> {
+  const [metricsPort, healthPort] = [await freePort(), await freePort()];
+  const child = spawn(
+    process.execPath,
+    [join(repoRoot, 'bin/shoal.ts'), command, `--metrics-bind-address=127.0.0.1:${metricsPort}`, `--health-probe-bind-address=127.0.0.1:${healthPort}`, ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POD_NAME: `${command}-${metricsPort}`, ...env } },
+  );
+  let log = '';
+  child.stdout.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  return {
+    child,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+    healthUrl: `http://127.0.0.1:${healthPort}`,
+    output: () => log,
+    metrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(),
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export type OperatorProcess = ShoalProcess;
+
+export async function startOperator(cp: ControlPlane, options: { leaderElect?: boolean; namespace?: string; leaseName?: string; args?: string[] } = {}): Promise<ShoalProcess> {
+  return startShoal(
+    'operator',
+    [
+      `--kubeconfig=${cp.kubeconfigPath}`,
+      `--leader-elect=${options.leaderElect ?? true}`,
+      `--leader-election-namespace=${options.namespace ?? 'shoal-system'}`,
+      `--leader-election-id=${options.leaseName ?? 'shoal-operator-leader'}`,
+      ...(options.args ?? []),
+    ],
+  );
+}
+
+export interface AgentOptions {
+  node: string;
+  kubeconfig: string;
+  containerdAddress: string;
+  runcRoot: string;
+  stateDir: string;
+  labels?: Record<string, string>;
+  args?: string[];
+}
+
+export function startAgent(options: AgentOptions): Promise<ShoalProcess> {
+  const labels = Object.entries(options.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+  return startShoal('agent', [
+    `--node-name=${options.node}`,
+    `--kubeconfig=${options.kubeconfig}`,
+    `--containerd-address=${options.containerdAddress}`,
+    `--runc-root=${options.runcRoot}`,
+    `--state-dir=${options.stateDir}`,
+    `--node-labels=${labels}`,
+    '--heartbeat-interval=2s',
+    ...(options.args ?? []),
+  ]);
+}
