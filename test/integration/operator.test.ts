@@ -26,6 +26,11 @@ describe('operator process', function () {
     });
   });
 
+  afterEach(function () {
+    if (this.currentTest?.state !== 'failed') return;
+    for (const op of running) console.log(`--- ${op.metricsUrl} (last 30 lines)\n${op.output().trim().split('\n').slice(-30).join('\n')}`);
+  });
+
   after(async () => {
     await Promise.all(running.map((p) => p.stop('SIGKILL')));
     await client.close();

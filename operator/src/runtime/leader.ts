@@ -53,7 +53,6 @@ export class LeaderElector {
   readonly identity: string;
   readonly #o: Required<Omit<LeaderElectionOptions, 'metrics'>> & { metrics?: RuntimeMetrics };
   #observed: { record: string; at: number } | undefined;
-  #lease: Lease | undefined;
   #lastLeader = '';
 
   constructor(options: LeaderElectionOptions) {
@@ -141,8 +140,7 @@ export class LeaderElector {
         },
       };
       // PUT with the read's resourceVersion: of two candidates racing for an expired lease, one gets 409.
-      this.#lease = await client.request<Lease>('PUT', path, { body: next, signal });
-      this.#observe(this.#lease, callbacks);
+      this.#observe(await client.request<Lease>('PUT', path, { body: next, signal }), callbacks);
       return true;
     } catch (err) {
       if (isNotFound(err)) return this.#create(signal, now, callbacks);
@@ -160,8 +158,7 @@ export class LeaderElector {
       spec: { holderIdentity: this.identity, leaseDurationSeconds: Math.ceil(this.#o.leaseDurationMs / 1000), acquireTime: now, renewTime: now, leaseTransitions: 0 },
     };
     try {
-      this.#lease = await client.request<Lease>('POST', resourcePath(coreTypes.lease, namespace), { body: lease, signal });
-      this.#observe(this.#lease, callbacks);
+      this.#observe(await client.request<Lease>('POST', resourcePath(coreTypes.lease, namespace), { body: lease, signal }), callbacks);
       return true;
     } catch (err) {
       if (!isConflict(err)) this.#o.logger.warn('lease create failed', { err });
@@ -185,15 +182,15 @@ export class LeaderElector {
     return !this.#observed || performance.now() - this.#observed.at > this.#o.leaseDurationMs;
   }
 
+  // Re-read first: a renewal aborted by the stop may still have landed, leaving our copy's resourceVersion stale.
   async #release(): Promise<void> {
-    if (!this.#lease) return;
     const { client, namespace, name } = this.#o;
-    const released: Lease = {
-      ...this.#lease,
-      spec: { ...this.#lease.spec, holderIdentity: null, acquireTime: null, renewTime: null, leaseDurationSeconds: 1 },
-    };
+    const path = resourcePath(coreTypes.lease, namespace, name);
     try {
-      await client.request('PUT', resourcePath(coreTypes.lease, namespace, name), { body: released, timeoutMs: 5_000 });
+      const current = await client.request<Lease>('GET', path, { timeoutMs: 5_000 });
+      if (current.spec?.holderIdentity !== this.identity) return;
+      const released: Lease = { ...current, spec: { ...current.spec, holderIdentity: null, acquireTime: null, renewTime: null, leaseDurationSeconds: 1 } };
+      await client.request('PUT', path, { body: released, timeoutMs: 5_000 });
       this.#o.logger.info('released leader lease');
     } catch (err) {
       this.#o.logger.warn('could not release leader lease', { err });
