@@ -11,6 +11,8 @@ export const label = {
   uid: 'shoal.dev/workload-uid',
   attempt: 'shoal.dev/attempt',
   restart: 'shoal.dev/restart',
+  /** The Workload's termination grace, kept so an orphan is stopped as gently as its spec asked. */
+  grace: 'shoal.dev/termination-grace-seconds',
 } as const;
 
 /** One container per (attempt, restart): a restart is a new container, as in CRI. */
@@ -19,6 +21,7 @@ export interface Incarnation {
   uid: string;
   attempt: number;
   restart: number;
+  graceSeconds: number;
 }
 
 export function containerId(uid: string, attempt: number, restart: number): string {
@@ -34,6 +37,7 @@ export function containerLabels(workload: Workload, node: string, attempt: numbe
     [label.uid]: workload.metadata.uid ?? '',
     [label.attempt]: String(attempt),
     [label.restart]: String(restart),
+    [label.grace]: String(workload.spec.terminationGracePeriodSeconds ?? 30),
   };
 }
 
@@ -41,7 +45,13 @@ export function containerLabels(workload: Workload, node: string, attempt: numbe
 export function incarnationOf(container: ContainerRecord): Incarnation | undefined {
   const l = container.labels;
   if (l[label.managed] !== 'true' || !l[label.namespace] || !l[label.name] || !l[label.uid]) return undefined;
-  return { key: `${l[label.namespace]}/${l[label.name]}`, uid: l[label.uid] ?? '', attempt: Number(l[label.attempt] ?? 0), restart: Number(l[label.restart] ?? 0) };
+  return {
+    key: `${l[label.namespace]}/${l[label.name]}`,
+    uid: l[label.uid] ?? '',
+    attempt: Number(l[label.attempt] ?? 0),
+    restart: Number(l[label.restart] ?? 0),
+    graceSeconds: Number(l[label.grace] ?? 30),
+  };
 }
 
 /** Per-incarnation log file; the directory per Workload uid keeps attempts of a re-created namesake apart. */

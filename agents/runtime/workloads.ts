@@ -76,7 +76,7 @@ export async function reconcileBound({ key, log }: ReconcileContext, deps: Deps)
   const found = await incarnations(deps, key);
   if (!workload) {
     // Deleted, or rebound elsewhere while we could not see it: never run it here again.
-    for (const c of found) await removeIncarnation(containerd, c.id, 30);
+    for (const c of found) await removeIncarnation(containerd, c.id, c.graceSeconds);
     return {};
   }
   const grace = workload.spec.terminationGracePeriodSeconds ?? 30;

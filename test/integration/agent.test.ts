@@ -188,4 +188,22 @@ describe('Workloads on real agents and containerd', function () {
     assert.equal((await get('steady')).status?.containerID, w.status?.containerID);
     assert.equal(agents.get(agentName(1))!.child.exitCode, null, 'the agent kept running');
   });
+
+  it('stopping an agent for good: NotReady within 40 s, the Workload reruns as attempt 2 on the other agent, and the returning agent stops its stale container', async () => {
+    await create('mover', { image: image('shoal/sleeper:1'), restartPolicy: 'Always', terminationGracePeriodSeconds: 1 });
+    const first = await until('mover', 'Running', (x) => x.status?.phase === 'Running');
+    const lostNode = first.status!.nodeName!;
+    const otherNode = [agentName(0), agentName(1)].find((n) => n !== lostNode)!;
+    await agents.get(lostNode)!.stop('SIGKILL');
+    const stopped = performance.now();
+    const [staleId] = await containersOf(lostNode, first);
+    await waitFor(async () => findCondition((await client.request<Node>('GET', resourcePath(nodeType, undefined, lostNode))).status?.conditions, 'Ready')?.reason === 'LeaseExpired', { what: `${lostNode} LeaseExpired`, timeoutMs: 50_000, intervalMs: 250 });
+    assert.ok(performance.now() - stopped <= 43_000, `NotReady after ${Math.round(performance.now() - stopped)} ms`);
+    const moved = await until('mover', 'attempt 2 running elsewhere', (x) => x.status?.attempt === 2 && x.status.phase === 'Running', 30_000);
+    assert.equal(moved.status?.nodeName, otherNode);
+    assert.equal((await ctr.get(lostNode)!.tasks.get(staleId!)).status, 'running', 'the partitioned node still runs attempt 1');
+    await startAgentOn(Number(lostNode.split('-')[1]));
+    await waitFor(async () => (await containersOf(lostNode, first)).length === 0, { what: 'the stale attempt to be stopped and removed', timeoutMs: 30_000 });
+    assert.equal((await get('mover')).status?.nodeName, otherNode, 'the returning agent leaves the new attempt alone');
+  });
 });
