@@ -1,6 +1,6 @@
 // The node agent process (`shoal agent`): registers this node, heartbeats, and runs the Workloads bound here.
 import { Counter } from 'prom-client';
-import { flagHelp, parseFlags, type FlagSpec } from '../operator/src/runtime/flags.ts';
+import { flagHelp, parseFlags, parsePositiveInteger, type FlagSpec } from '../operator/src/runtime/flags.ts';
 import { parseDuration } from '../operator/src/runtime/duration.ts';
 import { loadCredentials } from '../operator/src/runtime/credentials.ts';
 import { KubeClient } from '../operator/src/runtime/kube.ts';
@@ -49,8 +49,9 @@ export async function runAgent(argv: string[]): Promise<number> {
   const flags = parseFlags(agentFlags, argv);
   if (!flags['node-name']) throw new Error('--node-name (or NODE_NAME) is required');
   const log = createLogger({ component: 'agent', node: flags['node-name'] }, { level: flags['log-level'] as LogLevel });
+  const identity: NodeIdentity = { name: flags['node-name'], labels: parseLabels(flags['node-labels']), maxWorkloads: parsePositiveInteger(flags['max-workloads'], 'max-workloads'), agentVersion };
+  const heartbeatMs = parseDuration(flags['heartbeat-interval']);
   const client = new KubeClient(loadCredentials(flags.kubeconfig || undefined));
-  const identity: NodeIdentity = { name: flags['node-name'], labels: parseLabels(flags['node-labels']), maxWorkloads: Number(flags['max-workloads']), agentVersion };
   const manager = new Manager({ client, logger: log, metricsBindAddress: flags['metrics-bind-address'], healthBindAddress: flags['health-probe-bind-address'] });
   const renewals = new Counter({ name: 'shoal_agent_lease_renewals_total', help: 'Node Lease renewals by result', labelNames: ['result'], registers: [manager.metrics.registry] });
 
@@ -59,7 +60,7 @@ export async function runAgent(argv: string[]): Promise<number> {
   log.info('registered', { uid: node.metadata.uid });
   const reporter = runStatusReporter({ client, manager, identity, containerd, logger: log });
   manager.addReadyCheck('containerd', () => reporter.health().containerdProblem);
-  manager.addRunnable((signal) => runHeartbeat({ client, node: identity.name, intervalMs: parseDuration(flags['heartbeat-interval']), logger: log, renewals, onRenewed: reporter.poke }, signal));
+  manager.addRunnable((signal) => runHeartbeat({ client, node: identity.name, intervalMs: heartbeatMs, logger: log, renewals, onRenewed: reporter.poke }, signal));
   manager.addRunnable(reporter.run);
   runWorkloads({ manager, client, containerd, node: identity.name, stateDir: flags['state-dir'], ...(flags['runc-root'] ? { runcRoot: flags['runc-root'] } : {}), logger: log.child({ subsystem: 'runtime' }) });
 

@@ -18,5 +18,15 @@ async function main(): Promise<number> {
   }
 }
 
+// Flag and configuration errors end here, before any loop started: say what is wrong, exit 2.
+async function run(): Promise<number> {
+  try {
+    return await main();
+  } catch (err) {
+    process.stderr.write(`shoal ${command ?? ''}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 2;
+  }
+}
+
 // Every loop has stopped by the time main returns; exiting explicitly keeps a stray handle from holding PID 1.
-process.exit(await main());
+process.exit(await run());

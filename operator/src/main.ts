@@ -8,7 +8,7 @@ import { workloadController } from './controllers/workload.ts';
 import { nodeType, workloadType, type Node, type Workload } from './api/generated/types.ts';
 import { parseDuration } from './runtime/duration.ts';
 import { NodeAccounting } from './scheduler/accounting.ts';
-import { flagHelp, parseBool, parseFlags, type FlagSpec } from './runtime/flags.ts';
+import { flagHelp, parseBool, parseFlags, parsePositiveInteger, type FlagSpec } from './runtime/flags.ts';
 import { KubeClient } from './runtime/kube.ts';
 import { createLogger, type LogLevel } from './runtime/log.ts';
 import { Manager } from './runtime/manager.ts';
@@ -25,12 +25,6 @@ export const operatorFlags = {
   'workload-concurrency': { help: 'Workloads scheduled in parallel.', default: '16' },
   'log-level': { help: 'debug, info, warn or error.', default: 'info' },
 } satisfies Record<string, FlagSpec>;
-
-function positiveInteger(value: string, flag: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag}: expected a positive integer, got ${JSON.stringify(value)}`);
-  return n;
-}
 
 export async function runOperator(argv: string[]): Promise<number> {
   if (argv.includes('--help')) {
@@ -60,7 +54,7 @@ export async function runOperator(argv: string[]): Promise<number> {
     nodes: manager.informers.for<Node>(nodeType),
     accounting: new NodeAccounting(),
   };
-  workloadController(scheduling, positiveInteger(flags['workload-concurrency'], 'workload-concurrency'));
+  workloadController(scheduling, parsePositiveInteger(flags['workload-concurrency'], 'workload-concurrency'));
   nodeLifecycleController(scheduling, {
     leaseTimeoutMs: parseDuration(flags['node-lease-timeout']),
     lostGraceMs: parseDuration(flags['node-lost-grace-period']),

@@ -41,3 +41,9 @@ export function parseBool(value: string, flag: string): boolean {
   if (/^(false|0|no|)$/i.test(value)) return false;
   throw new Error(`--${flag}: expected true or false, got ${JSON.stringify(value)}`);
 }
+
+export function parsePositiveInteger(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag}: expected a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
