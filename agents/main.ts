@@ -5,7 +5,7 @@ import { parseDuration } from '../operator/src/runtime/duration.ts';
 import { loadCredentials } from '../operator/src/runtime/credentials.ts';
 import { KubeClient } from '../operator/src/runtime/kube.ts';
 import { createLogger, type LogLevel } from '../operator/src/runtime/log.ts';
-import { Manager } from '../operator/src/runtime/manager.ts';
+import { Manager, runUntilSignalled } from '../operator/src/runtime/manager.ts';
 import { runHeartbeat } from './node/heartbeat.ts';
 import { ensureNode, type NodeIdentity } from './node/registration.ts';
 import { runStatusReporter } from './node/status-reporter.ts';
@@ -64,22 +64,8 @@ export async function runAgent(argv: string[]): Promise<number> {
   manager.addRunnable(reporter.run);
   runWorkloads({ manager, client, containerd, node: identity.name, stateDir: flags['state-dir'], ...(flags['runc-root'] ? { runcRoot: flags['runc-root'] } : {}), logger: log.child({ subsystem: 'runtime' }) });
 
-  const stop = new AbortController();
-  const onSignal = (signal: NodeJS.Signals): void => {
-    log.info('shutting down', { signal });
-    stop.abort();
-  };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
-  try {
-    await manager.start(stop.signal);
-    log.info('stopped');
-    return 0;
-  } catch (err) {
-    log.error('agent failed', { err });
-    return 1;
-  } finally {
+  return runUntilSignalled(manager, async () => {
     containerd.close();
     await client.close();
-  }
+  });
 }

@@ -11,7 +11,7 @@ import { NodeAccounting } from './scheduler/accounting.ts';
 import { flagHelp, parseBool, parseFlags, parsePositiveInteger, type FlagSpec } from './runtime/flags.ts';
 import { KubeClient } from './runtime/kube.ts';
 import { createLogger, type LogLevel } from './runtime/log.ts';
-import { Manager } from './runtime/manager.ts';
+import { Manager, runUntilSignalled } from './runtime/manager.ts';
 
 export const operatorFlags = {
   kubeconfig: { help: 'Path to a kubeconfig; empty means in-cluster config or $KUBECONFIG.', default: '', env: 'KUBECONFIG' },
@@ -60,22 +60,6 @@ export async function runOperator(argv: string[]): Promise<number> {
     lostGraceMs: parseDuration(flags['node-lost-grace-period']),
   });
 
-  const stop = new AbortController();
-  const onSignal = (signal: NodeJS.Signals): void => {
-    log.info('shutting down', { signal });
-    stop.abort();
-  };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
   log.info('starting', { identity, server: client.server });
-  try {
-    await manager.start(stop.signal);
-    log.info('stopped');
-    return 0;
-  } catch (err) {
-    log.error('operator failed', { err });
-    return 1;
-  } finally {
-    await client.close();
-  }
+  return runUntilSignalled(manager, () => client.close());
 }

@@ -10,64 +10,32 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { listNetns, mountsUnder } from '../../hack/containerd.ts';
 import { startNodeEnv, type EnvNode, type NodeEnv } from '../../hack/env.ts';
 import { buildBusyboxImage, mediaTypes, standardImages } from '../../hack/images.ts';
 import { createLogger } from '../../operator/src/runtime/log.ts';
+import { ContainerdClient } from '../../agents/runtime/containerd/client.ts';
+import type { CriImage } from '../../agents/runtime/containerd/cri.ts';
 
 const logger = createLogger({ component: 'nodeenv-test' });
-const protoDir = join(import.meta.dirname, 'support', 'proto');
 
-// ---------------------------------------------------------------------------------------------
-// gRPC clients from the minimal .proto copies in support/proto.
-
-type Callback<Res> = (err: grpc.ServiceError | null, res: Res) => void;
-type UnaryMethod = (request: unknown, metadata: grpc.Metadata, options: grpc.CallOptions, callback: Callback<unknown>) => void;
-
-function serviceClient(file: string, servicePath: string[], socket: string): grpc.Client {
-  const definition = protoLoader.loadSync(join(protoDir, file), { keepCase: false, longs: String, enums: String, defaults: true, oneofs: true });
-  let node: unknown = grpc.loadPackageDefinition(definition);
-  for (const part of servicePath) node = (node as Record<string, unknown>)[part];
-  const Ctor = node as grpc.ServiceClientConstructor;
-  return new Ctor(`unix://${socket}`, grpc.credentials.createInsecure());
-}
-
-function call<Res>(client: grpc.Client, method: string, request: object, timeoutMs = 120_000): Promise<Res> {
-  const fn = (client as unknown as Record<string, UnaryMethod>)[method];
-  if (!fn) throw new Error(`no method ${method}`);
-  return new Promise((resolveCall, rejectCall) => {
-    fn.call(client, request, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => (err ? rejectCall(err) : resolveCall(res as Res)));
-  });
-}
-
-interface CriImage {
-  id: string;
-  repoTags: string[];
-  repoDigests: string[];
-  size: string;
-}
-
+/** The checks below, through the agent's own containerd client (containerd Version and CRI ImageService). */
 class NodeClients {
-  readonly version: grpc.Client;
-  readonly images: grpc.Client;
+  readonly #client: Promise<ContainerdClient>;
   constructor(node: EnvNode) {
-    this.version = serviceClient('version.proto', ['containerd', 'services', 'version', 'v1', 'Version'], node.containerd.address);
-    this.images = serviceClient('cri-images.proto', ['runtime', 'v1', 'ImageService'], node.containerd.address);
+    this.#client = ContainerdClient.connect({ address: node.containerd.address, namespace: 'k8s.io', logger, timeoutMs: 120_000 });
   }
   close(): void {
-    this.version.close();
-    this.images.close();
+    void this.#client.then((c) => c.close());
   }
-  containerdVersion(): Promise<{ version: string; revision: string }> {
-    return call(this.version, 'version', {});
+  async containerdVersion(): Promise<{ version: string; revision: string }> {
+    return (await this.#client).version();
   }
   async pull(ref: string): Promise<string> {
-    return (await call<{ imageRef: string }>(this.images, 'pullImage', { image: { image: ref } })).imageRef;
+    return (await (await this.#client).cri.pullImage(ref)).imageRef;
   }
   async status(ref: string): Promise<CriImage | null> {
-    return (await call<{ image: CriImage | null }>(this.images, 'imageStatus', { image: { image: ref } })).image;
+    return (await (await this.#client).cri.imageStatus(ref)) ?? null;
   }
 }
 

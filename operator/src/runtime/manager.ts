@@ -135,3 +135,26 @@ export class Manager {
     this.logger.info('serving', { metricsPort: this.metricsPort, healthPort: this.healthPort });
   }
 }
+
+/** Runs `manager` until SIGTERM/SIGINT (exit code 0) or a failure (1), then runs `cleanup`. */
+export async function runUntilSignalled(manager: Manager, cleanup: () => Promise<void> | void): Promise<number> {
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    manager.logger.info('shutting down', { signal });
+    stop.abort();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  try {
+    await manager.start(stop.signal);
+    manager.logger.info('stopped');
+    return 0;
+  } catch (err) {
+    manager.logger.error('failed', { err });
+    return 1;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    await cleanup();
+  }
+}
