@@ -45,6 +45,12 @@ test-integration: deps tools system-deps ## Integration tests against a real etc
 test: deps tools system-deps verify-generated typecheck ## Everything CI runs
 	mocha --timeout 180000 --require test/integration/fixture.ts 'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts'
 
+.PHONY: bench
+bench: deps tools system-deps ## Benchmarks, not tests: scheduler, Workload start, agent idle cost (results: docs/benchmarks.md)
+	node bench/scheduling.ts
+	node bench/startup.ts
+	node bench/agent-idle.ts
+
 up: deps tools system-deps ## Start a local Shoal cluster (control plane, CRDs, operator) and print how to use it
 	node hack/cluster.ts up
 

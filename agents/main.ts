@@ -2,11 +2,13 @@
 import { Counter } from 'prom-client';
 import { flagHelp, parseFlags, parsePositiveInteger, type FlagSpec } from '../operator/src/runtime/flags.ts';
 import { parseDuration } from '../operator/src/runtime/duration.ts';
+import { workloadType, type Workload } from '../operator/src/api/generated/types.ts';
 import { loadCredentials } from '../operator/src/runtime/credentials.ts';
 import { KubeClient } from '../operator/src/runtime/kube.ts';
 import { createLogger, type LogLevel } from '../operator/src/runtime/log.ts';
 import { Manager, runUntilSignalled } from '../operator/src/runtime/manager.ts';
 import { runHeartbeat } from './node/heartbeat.ts';
+import { startLogsServer } from './logs/server.ts';
 import { ensureNode, type NodeIdentity } from './node/registration.ts';
 import { runStatusReporter } from './node/status-reporter.ts';
 import { ContainerdClient } from './runtime/containerd/client.ts';
@@ -28,6 +30,9 @@ export const agentFlags = {
   'mirror-bind-address': { help: 'Address of the registry mirror (served once the mirror is enabled).', default: ':5050' },
   'metrics-bind-address': { help: 'Address of /metrics; 0 disables it.', default: ':9090' },
   'health-probe-bind-address': { help: 'Address of /healthz and /readyz; 0 disables it.', default: ':9091' },
+  'logs-bind-address': { help: 'Address of the authenticated HTTPS logs endpoint (kubectl shoal logs), published in the Node status; 0 disables it.', default: ':9092' },
+  'tls-cert-file': { help: "PEM certificate (chain) of the logs endpoint; empty means a self-signed one kept in <state-dir>/pki.", default: '' },
+  'tls-private-key-file': { help: 'PEM private key of --tls-cert-file.', default: '' },
   'log-level': { help: 'debug, info, warn or error.', default: 'info' },
 } satisfies Record<string, FlagSpec>;
 
@@ -55,6 +60,21 @@ export async function runAgent(argv: string[]): Promise<number> {
   const manager = new Manager({ client, logger: log, metricsBindAddress: flags['metrics-bind-address'], healthBindAddress: flags['health-probe-bind-address'] });
   const renewals = new Counter({ name: 'shoal_agent_lease_renewals_total', help: 'Node Lease renewals by result', labelNames: ['result'], registers: [manager.metrics.registry] });
 
+  // The Workloads bound here: the same shared informer the runtime reconciles from.
+  const bound = manager.informers.for<Workload>(workloadType, { fieldSelector: `status.nodeName=${identity.name}` });
+  const logs = await startLogsServer({
+    bindAddress: flags['logs-bind-address'],
+    certFile: flags['tls-cert-file'],
+    keyFile: flags['tls-private-key-file'],
+    stateDir: flags['state-dir'],
+    node: identity.name,
+    client,
+    workloads: bound,
+    registry: manager.metrics.registry,
+    logger: log.child({ subsystem: 'logs' }),
+  });
+  if (logs) identity.agentEndpoint = logs.endpoint;
+
   const containerd = await ContainerdClient.connect({ address: flags['containerd-address'], namespace: flags['containerd-namespace'], logger: log.child({ subsystem: 'containerd' }), connectTimeoutMs: 30_000 });
   const node = await ensureNode(client, identity);
   log.info('registered', { uid: node.metadata.uid });
@@ -65,6 +85,7 @@ export async function runAgent(argv: string[]): Promise<number> {
   runWorkloads({ manager, client, containerd, node: identity.name, stateDir: flags['state-dir'], ...(flags['runc-root'] ? { runcRoot: flags['runc-root'] } : {}), logger: log.child({ subsystem: 'runtime' }) });
 
   return runUntilSignalled(manager, async () => {
+    await logs?.close();
     containerd.close();
     await client.close();
   });

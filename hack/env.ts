@@ -22,6 +22,8 @@ export interface NodeEnvOptions {
   logger?: Logger;
   /** Push the standard test images (hack/images.ts `seedRegistry`); default true. */
   seed?: boolean;
+  /** The registry's port; default a free one. `make up` fixes it so image references stay stable. */
+  registryPort?: number;
 }
 
 export interface EnvNode {
@@ -126,6 +128,7 @@ export async function startNodeEnv(options: NodeEnvOptions): Promise<NodeEnv> {
       logger: logger.child({ component: 'registry' }),
       netns: registryNetns?.name,
       listenAddress,
+      ...(options.registryPort !== undefined ? { port: options.registryPort } : {}),
     });
     registry = reg;
     const seedBegan = performance.now();

@@ -13,6 +13,8 @@ export interface NodeIdentity {
   labels: Record<string, string>;
   maxWorkloads: number;
   agentVersion: string;
+  /** The agent's HTTPS endpoint (logs), published so clients find and trust it; unset when disabled. */
+  agentEndpoint?: { url: string; caBundle: string };
 }
 
 export const agentFieldManager = (node: string): string => `shoal-agent/${node}`;
@@ -75,6 +77,7 @@ export function desiredNodeStatus(node: Node, identity: NodeIdentity, health: Ag
     allocatable: capacity,
     nodeInfo: { agentVersion: identity.agentVersion, containerdVersion: health.containerdVersion ?? '', os: info.os, arch: info.arch, kernelVersion: info.kernelVersion },
     addresses: hostAddresses().slice(0, 8),
+    ...(identity.agentEndpoint ? { agentEndpoint: identity.agentEndpoint } : {}),
     conditions: ownedConditions(node.status?.conditions, [ready, containerd]),
   };
 }

@@ -64,9 +64,11 @@ export interface AgentOptions {
   args?: string[];
 }
 
-export function startAgent(options: AgentOptions): Promise<ShoalProcess> {
+export async function startAgent(options: AgentOptions): Promise<ShoalProcess> {
   const labels = Object.entries(options.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
   return startShoal('agent', [
+    // Several agents share this host: each gets its own logs port (options.args may override it).
+    `--logs-bind-address=127.0.0.1:${await freePort()}`,
     `--node-name=${options.node}`,
     `--kubeconfig=${options.kubeconfig}`,
     `--containerd-address=${options.containerdAddress}`,

@@ -660,6 +660,19 @@ export interface NodeStatus {
     lastSuccessTime?: string;
   };
   /**
+   * AgentEndpoint is where the node's agent serves its authenticated HTTPS API (workload logs, read by `kubectl shoal logs`). Callers present a bearer token, which the agent checks with a TokenReview and a SubjectAccessReview (get workloads/log). Unset when the agent serves no endpoint.
+   */
+  agentEndpoint?: {
+    /**
+     * URL is the endpoint's base URL, "https://<address>:<port>", e.g. "https://10.0.0.5:9092".
+     */
+    url: string;
+    /**
+     * CABundle is the PEM-encoded certificate(s) that verify the endpoint's serving certificate (the agent's self-signed certificate, or the chain of the certificate it was given). It reaches clients through the authenticated API server, so clients trust it without further checks.
+     */
+    caBundle: string;
+  };
+  /**
    * Images lists the images present in the node's containerd, keyed by digest, for image-locality scoring; at most 500 (largest first when truncated).
    *
    * @maxItems 500

@@ -1,0 +1,86 @@
+// The agent's idle cost: CPU (% of one core) and RSS of the agent process over 60 s while it runs 20 Workloads
+// (`shoal/sleeper:1`) on a real containerd, with the default 10 s heartbeat, read from /proc/<pid>/stat and status.
+//
+// Baseline, over the same window: an idle `node -e 'setInterval(()=>{},1e3)'` on the same Node 24, the floor any
+// Node process pays.
+//
+//   node bench/agent-idle.ts [--workloads 20] [--seconds 60] [--profile DIR]
+//
+// --profile runs the agent under `node --cpu-prof` and summarizes where its CPU went during the window.
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { standardImages } from '../hack/images.ts';
+import { workloadType } from '../operator/src/api/generated/types.ts';
+import { resourcePath } from '../operator/src/runtime/resource.ts';
+import { readProfile, summarizeProfile } from './profile.ts';
+import { Milestones, benchNodeLabels, cpuMeter, cpuProfileOptions, cpuSecondsByThread, isRunning, pool, printSummary, ratio, rssBytes, runBench, startBenchNode, workloadBody } from './harness.ts';
+
+const { values: opts } = parseArgs({ options: { workloads: { type: 'string', default: '20' }, seconds: { type: 'string', default: '60' }, profile: { type: 'string' } } });
+const profileDir = opts.profile ? resolve(opts.profile) : undefined;
+const count = Number(opts.workloads);
+const seconds = Number(opts.seconds);
+const namespace = 'idle';
+const mib = (bytes: number): number => Math.round((bytes / 2 ** 20) * 10) / 10;
+
+await runBench('agent-idle', [namespace], async (cluster) => {
+  const { client, log } = cluster;
+  if (profileDir) await mkdir(profileDir, { recursive: true });
+  const node = await startBenchNode(cluster, { agentNodeOptions: cpuProfileOptions(profileDir) });
+  const running = new Milestones(client, namespace, isRunning);
+  await running.synced();
+  const spec = { image: node.image(standardImages.sleeper), restartPolicy: 'Never', terminationGracePeriodSeconds: 0, nodeSelector: benchNodeLabels } as const;
+  await pool(count, 4, async (i) => void (await client.request('POST', resourcePath(workloadType, namespace), { body: workloadBody(namespace, `sleeper-${i}`, spec) })));
+  await running.waitFor(count, 120_000);
+  running.stop();
+  // Let the start-up writes and the first status reports pass: idle means nothing changes.
+  await sleep(15_000);
+
+  const idle = spawn(process.execPath, ['-e', 'setInterval(()=>{},1e3)'], { stdio: 'ignore' });
+  cluster.defer(() => idle.kill('SIGKILL'));
+  await sleep(2_000); // past its start-up
+  const pids = { agent: node.agent.child.pid ?? 0, baseline: idle.pid ?? 0 };
+  const cpu = cpuMeter(pids);
+  const threadsBefore = cpuSecondsByThread(pids.agent);
+  const rss: Record<keyof typeof pids, number[]> = { agent: [], baseline: [] };
+  const began = performance.now();
+  for (let s = 0; s < seconds; s++) {
+    for (const name of ['agent', 'baseline'] as const) rss[name].push(rssBytes(pids[name]));
+    await sleep(1000);
+  }
+  const used = cpu();
+  const elapsed = (performance.now() - began) / 1000;
+  const threadsAfter = cpuSecondsByThread(pids.agent);
+  const byThread = Object.fromEntries(
+    Object.entries(threadsAfter)
+      .map(([name, s]) => [name, Math.round((s - (threadsBefore[name] ?? 0)) * 100) / 100] as const)
+      .filter(([, s]) => s > 0),
+  );
+  // Stopped right at the end of the window, so the profile's last `elapsed` seconds are the window.
+  if (profileDir) await node.agent.stop('SIGTERM');
+  const profile = profileDir ? readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1) : undefined;
+  const measure = (name: keyof typeof pids): { cpuPercentOfCore: number; rssMiB: { mean: number; max: number } } => ({
+    cpuPercentOfCore: Math.round(((used[name] ?? 0) / elapsed) * 1000) / 10,
+    rssMiB: { mean: mib(rss[name].reduce((a, b) => a + b, 0) / rss[name].length), max: mib(Math.max(...rss[name])) },
+  });
+  const agent = measure('agent');
+  const baseline = measure('baseline');
+  log.info('measured', { agent, baseline });
+  printSummary({
+    bench: 'agent-idle',
+    command: `node bench/agent-idle.ts --workloads ${count} --seconds ${seconds}`,
+    workloads: `${count} × ${standardImages.sleeper}, Running`,
+    windowSeconds: Math.round(elapsed),
+    heartbeatSeconds: 10,
+    baseline: { what: "node -e 'setInterval(()=>{},1e3)' on the same Node", ...baseline },
+    agent: { ...agent, cpuSecondsByThread: byThread },
+    ratio: { rss: ratio(agent.rssMiB.mean, baseline.rssMiB.mean) },
+    target: { cpuPercentOfCore: 1, rssMB: 120 },
+    // The target is in MB (10^6 bytes).
+    met: { cpu: agent.cpuPercentOfCore < 1, rss: (agent.rssMiB.max * 2 ** 20) / 1e6 < 120 },
+    ...(profile && profileDir ? { profile: { file: join(profileDir, profile), ...summarizeProfile(readProfile(join(profileDir, profile)), 15, elapsed * 1000) } } : {}),
+  });
+});
