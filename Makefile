@@ -51,7 +51,7 @@ bench: deps tools system-deps ## Benchmarks, not tests: scheduler, Workload star
 	node bench/startup.ts
 	node bench/agent-idle.ts
 
-up: deps tools system-deps ## Start a local Shoal cluster (control plane, CRDs, operator) and print how to use it
+up: deps tools system-deps ## Start a local Shoal cluster (control plane, operator, registry, two nodes with containerd + agent)
 	node hack/cluster.ts up
 
 down: ## Stop everything `make up` started
