@@ -19,8 +19,20 @@ export function requestsOf(workload: Workload): Resources {
   return { milliCpu: milliCpu(requests?.cpu, defaultCpu), memory: bytes(requests?.memory, defaultMemory), workloads: 1 };
 }
 
+// Informer objects are replaced, never mutated, on change: keyed by object, the cache can never be stale.
+const allocatableCache = new WeakMap<Node, Resources>();
+
 /** Allocatable as the agent reports it, with the admin's capacityOverrides taking precedence. */
 export function allocatableOf(node: Node): Resources {
+  let cached = allocatableCache.get(node);
+  if (!cached) {
+    cached = parseAllocatable(node);
+    allocatableCache.set(node, cached);
+  }
+  return cached;
+}
+
+function parseAllocatable(node: Node): Resources {
   const reported = node.status?.allocatable ?? node.status?.capacity;
   const overrides = node.spec?.capacityOverrides;
   return {
