@@ -110,9 +110,12 @@ describe('Workloads on real agents and containerd', function () {
     assert.equal(findCondition(w.status?.conditions, 'Completed')?.status, 'True');
     const node = w.status!.nodeName!;
     const logs = join(dir, `state-${node.split('-')[1]}`, 'logs', ns, 'hello', w.metadata.uid!);
-    const text = await readFile(join(logs, (await readdir(logs))[0]!), 'utf8');
+    // The shim copies stdout and stderr on their own goroutines: the last bytes may land just after the exit.
+    const text = await waitFor(async () => {
+      const content = await readFile(join(logs, (await readdir(logs))[0]!), 'utf8');
+      return /to stderr/.test(content) && content;
+    }, { what: 'both streams in the log file', timeoutMs: 5_000 });
     assert.match(text, /hello from shoal/);
-    assert.match(text, /to stderr/);
     await waitFor(async () => (await containersOf(node, w)).length === 0, { what: 'the finished container to be removed' });
   });
 

@@ -15,6 +15,12 @@ export interface ShoalProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+// Children still running when the test process exits (a failed hook, an interrupted run) are killed with it.
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
 async function startShoal(command: 'operator' | 'agent', args: string[], env: Record<string, string> = {}): Promise<ShoalProcess> {
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
   const child = spawn(
@@ -26,6 +32,8 @@ async function startShoal(command: 'operator' | 'agent', args: string[], env: Re
   child.stdout.on('data', (chunk: Buffer) => (log += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (log += chunk.toString()));
   const exited = once(child, 'exit').then(([code]) => code as number | null);
+  live.add(child);
+  void exited.then(() => live.delete(child));
   return {
     child,
     metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
@@ -34,7 +42,13 @@ async function startShoal(command: 'operator' | 'agent', args: string[], env: Re
     metrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(),
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
+      // A process that does not finish its shutdown must not hold the test run open.
+      const escalate = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(escalate);
+      }
     },
   };
 }
