@@ -13,10 +13,10 @@ import { labelEquals } from '../../agents/runtime/containerd/filters.ts';
 import { nodeType, workloadType, type Node, type Workload } from '../../operator/src/api/generated/types.ts';
 import { agentFinalizer, nodeLeaseNamespace } from '../../operator/src/controllers/names.ts';
 import { findCondition } from '../../operator/src/runtime/conditions.ts';
-import { KubeClient, isAlreadyExists, isNotFound, type KubeApiError } from '../../operator/src/runtime/kube.ts';
+import { KubeClient, isNotFound } from '../../operator/src/runtime/kube.ts';
 import { createLogger } from '../../operator/src/runtime/log.ts';
-import { coreTypes, resourcePath } from '../../operator/src/runtime/resource.ts';
-import { makeKubeConfig, sharedControlPlane, waitFor } from './fixture.ts';
+import { resourcePath } from '../../operator/src/runtime/resource.ts';
+import { ensureNamespaces, makeKubeConfig, sharedControlPlane, waitFor } from './fixture.ts';
 import { startAgent, startOperator, type ShoalProcess } from './support/shoal-process.ts';
 
 const quiet = createLogger({ test: 'agent' }, { level: 'error' });
@@ -63,11 +63,7 @@ describe('Workloads on real agents and containerd', function () {
   before(async () => {
     cp = await sharedControlPlane();
     client = KubeClient.fromKubeConfig(makeKubeConfig(cp));
-    for (const name of ['shoal-system', nodeLeaseNamespace, ns]) {
-      await client.request('POST', resourcePath(coreTypes.namespace), { body: { metadata: { name } } }).catch((err: KubeApiError) => {
-        if (!isAlreadyExists(err)) throw err;
-      });
-    }
+    await ensureNamespaces(client, ['shoal-system', nodeLeaseNamespace, ns]);
     dir = await mkdtemp(join(tmpdir(), 'shoal-agent-'));
     env = await startNodeEnv({ dir: join(dir, 'env'), nodes: 2, logger: quiet });
     for (const [i, node] of env.nodes.entries()) ctr.set(agentName(i), await ContainerdClient.connect({ address: node.containerd.address, namespace: 'k8s.io', logger: quiet }));

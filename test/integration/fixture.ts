@@ -8,6 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ControlPlane, installCRDs, type ControlPlaneUser } from '../../hack/controlplane.ts';
 import { createLogger } from '../../operator/src/runtime/log.ts';
+import { isAlreadyExists, type KubeClient } from '../../operator/src/runtime/kube.ts';
+import { coreTypes, resourcePath } from '../../operator/src/runtime/resource.ts';
 
 export const repoRoot = resolve(import.meta.dirname, '..', '..');
 
@@ -102,4 +104,15 @@ export async function waitFor<T>(fn: () => T | Promise<T>, options: WaitForOptio
     }
     await sleep(Math.min(intervalMs, Math.max(0, deadline - Date.now())));
   }
+}
+
+/** POSTs `body` to `path` unless the object already exists (tests share one control plane). */
+export async function createIfMissing(client: KubeClient, path: string, body: unknown): Promise<void> {
+  await client.request('POST', path, { body }).catch((err: unknown) => {
+    if (!isAlreadyExists(err)) throw err;
+  });
+}
+
+export async function ensureNamespaces(client: KubeClient, names: readonly string[]): Promise<void> {
+  for (const name of names) await createIfMissing(client, resourcePath(coreTypes.namespace), { metadata: { name } });
 }

@@ -13,10 +13,10 @@ import { startNodeEnv, type NodeEnv } from '../../hack/env.ts';
 import { nodeType, workloadType, type Node, type Workload, type WorkloadStatus } from '../../operator/src/api/generated/types.ts';
 import { nodeLeaseNamespace } from '../../operator/src/controllers/names.ts';
 import { findCondition } from '../../operator/src/runtime/conditions.ts';
-import { KubeClient, isAlreadyExists, isNotFound, type KubeApiError } from '../../operator/src/runtime/kube.ts';
+import { KubeClient, isNotFound } from '../../operator/src/runtime/kube.ts';
 import { createLogger } from '../../operator/src/runtime/log.ts';
 import { coreTypes, resourcePath } from '../../operator/src/runtime/resource.ts';
-import { makeKubeConfig, repoRoot, sharedControlPlane, waitFor } from './fixture.ts';
+import { createIfMissing, makeKubeConfig, repoRoot, sharedControlPlane, waitFor } from './fixture.ts';
 import { startAgent, startOperator, type ShoalProcess } from './support/shoal-process.ts';
 
 const quiet = createLogger({ test: 'kubectl-shoal' }, { level: 'error' });
@@ -63,10 +63,7 @@ describe('kubectl shoal (the kubectl plugin) on a real cluster', function () {
     assert.equal(run.stdout, `workload.shoal.dev/${args[0]} created\n`);
   };
   const node = (): Promise<Node> => client.request<Node>('GET', resourcePath(nodeType, undefined, nodeName));
-  const post = (path: string, body: object): Promise<unknown> =>
-    client.request('POST', path, { body }).catch((err: KubeApiError) => {
-      if (!isAlreadyExists(err)) throw err;
-    });
+  const post = (path: string, body: object): Promise<void> => createIfMissing(client, path, body);
 
   before(async () => {
     cp = await sharedControlPlane();

@@ -16,12 +16,12 @@ import { nodeType, workloadType, type Node, type Workload, type WorkloadStatus }
 import { agentFinalizer, nodeLeaseNamespace } from '../../operator/src/controllers/names.ts';
 import { findCondition } from '../../operator/src/runtime/conditions.ts';
 import { loadCredentials } from '../../operator/src/runtime/credentials.ts';
-import { ContentType, KubeApiError, KubeClient, isAlreadyExists, isNotFound } from '../../operator/src/runtime/kube.ts';
+import { ContentType, KubeApiError, KubeClient, isNotFound } from '../../operator/src/runtime/kube.ts';
 import type { Lease } from '../../operator/src/runtime/leader.ts';
 import { createLogger } from '../../operator/src/runtime/log.ts';
 import { coreTypes, resourcePath, type KubeObject, type ResourceType } from '../../operator/src/runtime/resource.ts';
 import { addFinalizer, applyStatus, removeFinalizer } from '../../operator/src/runtime/writes.ts';
-import { makeKubeConfig, repoRoot, sharedControlPlane, waitFor } from './fixture.ts';
+import { createIfMissing as createIfMissingAs, makeKubeConfig, repoRoot, sharedControlPlane, waitFor } from './fixture.ts';
 import { startAgent, type ShoalProcess } from './support/shoal-process.ts';
 
 const quiet = createLogger({ test: 'node-restriction' }, { level: 'error' });
@@ -102,10 +102,7 @@ describe('node agent identity: RBAC and NodeRestriction by admission policy', fu
     return { kubeconfig, client: new KubeClient(loadCredentials(kubeconfig)) };
   }
 
-  const createIfMissing = (path: string, body: unknown): Promise<unknown> =>
-    admin.request('POST', path, { body }).catch((err: unknown) => {
-      if (!isAlreadyExists(err)) throw err;
-    });
+  const createIfMissing = (path: string, body: unknown): Promise<void> => createIfMissingAs(admin, path, body);
   const deleteIfPresent = (path: string, query?: Record<string, string | number>): Promise<unknown> =>
     admin.request('DELETE', path, query ? { query } : {}).catch((err: unknown) => {
       if (!isNotFound(err)) throw err;

@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import type { ControlPlane } from '../../hack/controlplane.ts';
 import { mirrorPolicyType, nodeType, type MirrorPolicy, type Node } from '../../operator/src/api/generated/types.ts';
 import { findCondition } from '../../operator/src/runtime/conditions.ts';
-import { ContentType, KubeClient, isAlreadyExists } from '../../operator/src/runtime/kube.ts';
+import { ContentType, KubeClient } from '../../operator/src/runtime/kube.ts';
 import type { Lease } from '../../operator/src/runtime/leader.ts';
 import { coreTypes, resourcePath } from '../../operator/src/runtime/resource.ts';
-import { makeKubeConfig, sharedControlPlane, waitFor } from './fixture.ts';
+import { ensureNamespaces, makeKubeConfig, sharedControlPlane, waitFor } from './fixture.ts';
 import { startOperator, type OperatorProcess } from './support/shoal-process.ts';
 
 const leaderGauge = (name: string): RegExp => new RegExp(`^leader_election_master_status\\{name="${name}"\\} (\\d)$`, 'm');
@@ -21,9 +21,7 @@ describe('operator process', function () {
   before(async () => {
     cp = await sharedControlPlane();
     client = KubeClient.fromKubeConfig(makeKubeConfig(cp));
-    await client.request('POST', resourcePath(coreTypes.namespace), { body: { metadata: { name: 'shoal-system' } } }).catch((err: unknown) => {
-      if (!isAlreadyExists(err)) throw err;
-    });
+    await ensureNamespaces(client, ['shoal-system']);
   });
 
   afterEach(function () {

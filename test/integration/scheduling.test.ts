@@ -6,10 +6,10 @@ import { nodeType, workloadType, type Node, type Workload } from '../../operator
 import { nodeLeaseNamespace } from '../../operator/src/controllers/names.ts';
 import { findCondition } from '../../operator/src/runtime/conditions.ts';
 import { Informer } from '../../operator/src/runtime/informer.ts';
-import { KubeClient, isAlreadyExists, type KubeApiError } from '../../operator/src/runtime/kube.ts';
+import { KubeClient } from '../../operator/src/runtime/kube.ts';
 import { createLogger } from '../../operator/src/runtime/log.ts';
-import { coreTypes, resourcePath, type KubeList } from '../../operator/src/runtime/resource.ts';
-import { makeKubeConfig, sharedControlPlane, waitFor } from './fixture.ts';
+import { resourcePath, type KubeList } from '../../operator/src/runtime/resource.ts';
+import { ensureNamespaces, makeKubeConfig, sharedControlPlane, waitFor } from './fixture.ts';
 import { FakeAgent } from './support/fake-agent.ts';
 import { startOperator, type OperatorProcess } from './support/shoal-process.ts';
 
@@ -20,10 +20,6 @@ describe('scheduling and node lifecycle', function () {
   const agents: FakeAgent[] = [];
   const operators: OperatorProcess[] = [];
 
-  const ensureNamespace = (name: string): Promise<unknown> =>
-    client.request('POST', resourcePath(coreTypes.namespace), { body: { metadata: { name } } }).catch((err: KubeApiError) => {
-      if (!isAlreadyExists(err)) throw err;
-    });
   const createWorkload = (namespace: string, name: string, spec: Partial<Workload['spec']> = {}): Promise<Workload> =>
     client.request('POST', resourcePath(workloadType, namespace), {
       body: { apiVersion: 'shoal.dev/v1alpha1', kind: 'Workload', metadata: { name, namespace }, spec: { image: 'localhost:5000/shoal/busybox:1.36', ...spec } },
@@ -39,7 +35,7 @@ describe('scheduling and node lifecycle', function () {
   before(async () => {
     cp = await sharedControlPlane();
     client = KubeClient.fromKubeConfig(makeKubeConfig(cp));
-    for (const ns of ['shoal-system', nodeLeaseNamespace, 'sched', 'lifecycle', 'burst']) await ensureNamespace(ns);
+    await ensureNamespaces(client, ['shoal-system', nodeLeaseNamespace, 'sched', 'lifecycle', 'burst']);
   });
 
   after(async () => {

@@ -1,11 +1,10 @@
 // A stand-in for a node agent: registers a Node CR with capacity, reports Ready, and renews its Lease —
 // exactly the API traffic of the real agent, without containers. Used for scheduler and lifecycle tests.
 import { nodeType, type Node } from '../../../operator/src/api/generated/types.ts';
-import { nodeLeaseNamespace } from '../../../operator/src/controllers/names.ts';
-import { kubeMicroTime, kubeTime } from '../../../operator/src/runtime/conditions.ts';
-import { ContentType, isAlreadyExists, type KubeClient } from '../../../operator/src/runtime/kube.ts';
-import type { Lease } from '../../../operator/src/runtime/leader.ts';
-import { coreTypes, resourcePath } from '../../../operator/src/runtime/resource.ts';
+import { renewLease } from '../../../agents/node/heartbeat.ts';
+import { kubeTime } from '../../../operator/src/runtime/conditions.ts';
+import { ContentType, type KubeClient } from '../../../operator/src/runtime/kube.ts';
+import { resourcePath } from '../../../operator/src/runtime/resource.ts';
 
 export interface FakeAgentOptions {
   labels?: Record<string, string>;
@@ -45,17 +44,9 @@ export class FakeAgent {
     return agent;
   }
 
-  async renew(): Promise<void> {
-    const path = resourcePath(coreTypes.lease, nodeLeaseNamespace, this.name);
-    const spec = { holderIdentity: this.name, leaseDurationSeconds: 40, renewTime: kubeMicroTime() };
-    try {
-      await this.#client.request<Lease>('POST', resourcePath(coreTypes.lease, nodeLeaseNamespace), {
-        body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.name, namespace: nodeLeaseNamespace }, spec },
-      });
-    } catch (err) {
-      if (!isAlreadyExists(err)) throw err;
-      await this.#client.request('PATCH', path, { contentType: ContentType.mergePatch, body: { spec: { renewTime: spec.renewTime } } });
-    }
+  /** The real agent's renewal (PATCH, create when missing): the same API traffic per beat. */
+  renew(): Promise<void> {
+    return renewLease(this.#client, this.name, 40);
   }
 
   /** Stops heartbeats, as a crashed or partitioned agent would. */
