@@ -1,17 +1,21 @@
 // The node agent process (`shoal agent`): registers this node, heartbeats, and runs the Workloads bound here.
 import { Counter } from 'prom-client';
-import { flagHelp, parseFlags, parsePositiveInteger, type FlagSpec } from '../operator/src/runtime/flags.ts';
+import { flagHelp, parseFlags, parsePositiveInteger, type FlagSpec, type FlagValues } from '../operator/src/runtime/flags.ts';
 import { parseDuration } from '../operator/src/runtime/duration.ts';
 import { workloadType, type Workload } from '../operator/src/api/generated/types.ts';
 import { loadCredentials } from '../operator/src/runtime/credentials.ts';
 import { KubeClient } from '../operator/src/runtime/kube.ts';
-import { createLogger, type LogLevel } from '../operator/src/runtime/log.ts';
+import { createLogger, type Logger, type LogLevel } from '../operator/src/runtime/log.ts';
 import { Manager, runUntilSignalled } from '../operator/src/runtime/manager.ts';
 import { runHeartbeat } from './node/heartbeat.ts';
 import { startLogsServer } from './logs/server.ts';
 import { ensureNode, type NodeIdentity } from './node/registration.ts';
 import { runStatusReporter } from './node/status-reporter.ts';
 import { ContainerdClient } from './runtime/containerd/client.ts';
+import { startMirrorAgent, type MirrorAgent } from './mirror/mirror-agent.ts';
+import { advertisedHost } from './node/host.ts';
+import { ImageInventory } from './node/image-inventory.ts';
+import { parseBindAddress } from '../operator/src/runtime/http.ts';
 import { runWorkloads } from './runtime/workloads.ts';
 
 export const agentVersion = '0.1.0';
@@ -27,7 +31,11 @@ export const agentFlags = {
   'state-dir': { help: 'Where the agent keeps its identity, logs and state.', default: '/var/lib/shoal' },
   'max-workloads': { help: 'Workloads this node accepts at most.', default: '110' },
   'heartbeat-interval': { help: 'How often the Lease is renewed.', default: '10s' },
-  'mirror-bind-address': { help: 'Address of the registry mirror (served once the mirror is enabled).', default: ':5050' },
+  'mirror-bind-address': { help: "The registry mirror's containerd-facing listener (loopback only); empty: 127.0.0.1:<the MirrorPolicy's mirrorPort>.", default: '' },
+  'mirror-peer-bind-address': { help: "The registry mirror's listener for other agents (requests signed by a cluster Node's key); 0 disables the mirror.", default: ':5051' },
+  'mirror-advertise-address': { help: 'Address other agents reach the peer listener at; empty: the bound address, or the first InternalIP when bound to all.', default: '' },
+  'p2p-listen-address': { help: 'libp2p listen multiaddrs (comma-separated) for the mirror DHT.', default: '/ip4/0.0.0.0/tcp/5052' },
+  'p2p-announce-address': { help: 'libp2p multiaddrs to publish instead of the listen addresses (comma-separated).', default: '' },
   'metrics-bind-address': { help: 'Address of /metrics; 0 disables it.', default: ':9090' },
   'health-probe-bind-address': { help: 'Address of /healthz and /readyz; 0 disables it.', default: ':9091' },
   'logs-bind-address': { help: 'Address of the authenticated HTTPS logs endpoint (kubectl shoal logs), published in the Node status; 0 disables it.', default: ':9092' },
@@ -76,17 +84,46 @@ export async function runAgent(argv: string[]): Promise<number> {
   if (logs) identity.agentEndpoint = logs.endpoint;
 
   const containerd = await ContainerdClient.connect({ address: flags['containerd-address'], namespace: flags['containerd-namespace'], logger: log.child({ subsystem: 'containerd' }), connectTimeoutMs: 30_000 });
+  const mirror = await startMirror(flags, manager, containerd, identity.name, log.child({ subsystem: 'mirror' }));
+  const images = new ImageInventory({ containerd, logger: log.child({ subsystem: 'images' }), metrics: manager.metrics.registry });
+  manager.addRunnable((signal) => images.run(signal));
   const node = await ensureNode(client, identity);
   log.info('registered', { uid: node.metadata.uid });
-  const reporter = runStatusReporter({ client, manager, identity, containerd, logger: log });
+  const reporter = runStatusReporter({ client, manager, identity, containerd, logger: log, images, ...(mirror ? { mirror: mirror.policy.status } : {}) });
   manager.addReadyCheck('containerd', () => reporter.health().containerdProblem);
   manager.addRunnable((signal) => runHeartbeat({ client, node: identity.name, intervalMs: heartbeatMs, logger: log, renewals, onRenewed: reporter.poke }, signal));
   manager.addRunnable(reporter.run);
   runWorkloads({ manager, client, containerd, node: identity.name, stateDir: flags['state-dir'], ...(flags['runc-root'] ? { runcRoot: flags['runc-root'] } : {}), logger: log.child({ subsystem: 'runtime' }) });
 
+  if (mirror) manager.addRunnable((signal) => mirror.run(signal));
+
   return runUntilSignalled(manager, async () => {
+    await mirror?.close();
     await logs?.close();
     containerd.close();
     await client.close();
+  });
+}
+
+type AgentFlags = FlagValues<typeof agentFlags>;
+
+/** The P2P registry mirror, unless --mirror-peer-bind-address=0. */
+async function startMirror(flags: AgentFlags, manager: Manager, containerd: ContainerdClient, node: string, logger: Logger): Promise<MirrorAgent | undefined> {
+  const peerBind = parseBindAddress(flags['mirror-peer-bind-address']);
+  if (!peerBind) return undefined;
+  const list = (text: string): string[] => text.split(',').map((s) => s.trim()).filter(Boolean);
+  return startMirrorAgent({
+    manager,
+    node,
+    containerd,
+    stateDir: flags['state-dir'],
+    certsDir: flags['containerd-config-path'],
+    internalBind: parseBindAddress(flags['mirror-bind-address']),
+    peerBind,
+    advertiseHost: flags['mirror-advertise-address'] || advertisedHost(peerBind.host),
+    p2pListen: list(flags['p2p-listen-address']),
+    p2pAnnounce: list(flags['p2p-announce-address']),
+    logger,
+    metrics: manager.metrics.registry,
   });
 }

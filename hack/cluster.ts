@@ -89,6 +89,7 @@ function agentComponent(node: string, index: number): Component {
           `--state-dir=${join(ctx.dir, 'agents', node)}`,
           `--node-labels=${Object.entries(localNodeLabels).map(([k, v]) => `${k}=${v}`).join(',')}`,
           '--heartbeat-interval=10s',
+          `--p2p-listen-address=/ip4/127.0.0.1/tcp/${await ctx.freePort()}`,
           ...listeners,
         ],
       };

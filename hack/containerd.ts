@@ -42,6 +42,12 @@ export interface ContainerdOptions {
   startTimeoutMs?: number;
   /** containerd log level; default `info`. */
   logLevel?: 'trace' | 'debug' | 'info' | 'warn' | 'error';
+  /**
+   * Misconfigurations a real node may have, for the mirror's config check: `noConfigPath` leaves CRI's
+   * registry `config_path` unset (hosts.toml is never read), `discardUnpackedLayers` drops compressed layers
+   * after unpacking. Default: neither.
+   */
+  misconfigure?: { noConfigPath?: boolean; discardUnpackedLayers?: boolean };
 }
 
 export interface ContainerdVersion {
@@ -538,6 +544,7 @@ export class Containerd {
 
   private readonly logger: Logger;
   private readonly startTimeoutMs: number;
+  private readonly misconfigure: { noConfigPath?: boolean; discardUnpackedLayers?: boolean };
   private readonly ownsNetns: boolean;
   private readonly netnsName: string | undefined;
   private proc: ManagedProcess | undefined;
@@ -552,7 +559,9 @@ export class Containerd {
     netns: Netns | undefined;
     netnsName: string | undefined;
     ownsNetns: boolean;
+    misconfigure?: { noConfigPath?: boolean; discardUnpackedLayers?: boolean };
   }) {
+    this.misconfigure = init.misconfigure ?? {};
     this.name = init.name;
     this.dir = init.dir;
     this.logger = init.logger;
@@ -609,6 +618,7 @@ export class Containerd {
       netns,
       netnsName: options.netns,
       ownsNetns,
+      ...(options.misconfigure ? { misconfigure: options.misconfigure } : {}),
     });
     installExitHook();
     liveInstances.add(ctd);
@@ -817,7 +827,7 @@ required_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.$
       snapshotter = ${q(this.snapshotter)}
       default_runtime_name = "runc"
       # Keep the compressed layers after unpacking: the P2P mirror serves them to peers.
-      discard_unpacked_layers = false
+      discard_unpacked_layers = ${this.misconfigure.discardUnpackedLayers === true}
 
       ${cri.slice(0, -1)}.containerd.runtimes.runc]
         runtime_type = "io.containerd.runc.v2"
@@ -827,7 +837,6 @@ required_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.$
           SystemdCgroup = false
 
     ${cri.slice(0, -1)}.registry]
-      config_path = ${q(this.certsDir)}
-`;
+${this.misconfigure.noConfigPath ? '      # config_path left unset on purpose (ContainerdOptions.misconfigure).\n' : `      config_path = ${q(this.certsDir)}\n`}`;
   }
 }

@@ -10,7 +10,7 @@ import type { Informer } from '../../operator/src/runtime/informer.ts';
 import type { KubeApi } from '../../operator/src/runtime/kube.ts';
 import type { Logger } from '../../operator/src/runtime/log.ts';
 import { closeServer, parseBindAddress } from '../../operator/src/runtime/http.ts';
-import { hostAddresses, hostInfo } from '../node/host.ts';
+import { advertisedHost, hostAddresses } from '../node/host.ts';
 import { LogsAuthorizer } from './authorizer.ts';
 import { HttpError, statusBody } from './http-error.ts';
 import { incarnationEnded, incarnationLogs, pickLog } from './log-files.ts';
@@ -83,13 +83,6 @@ export async function startLogsServer(options: LogsServerOptions): Promise<LogsS
       await closeServer(server);
     },
   };
-}
-
-/** The address clients use: the bound one, or this node's first InternalIP when bound to every interface. */
-export function advertisedHost(bindHost: string, addresses = hostAddresses()): string {
-  if (bindHost !== '0.0.0.0' && bindHost !== '::' && bindHost !== '') return bindHost;
-  const internal = addresses.find((a) => a.type === 'InternalIP');
-  return internal?.address ?? hostInfo().hostname;
 }
 
 interface LogsMetrics {

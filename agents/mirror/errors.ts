@@ -14,6 +14,8 @@ export type OciErrorCode =
   | 'NAME_UNKNOWN'
   | 'DIGEST_INVALID'
   | 'UNSUPPORTED'
+  | 'UNAUTHORIZED'
+  | 'DENIED'
   | 'UNKNOWN'
   | 'RANGE_INVALID';
 

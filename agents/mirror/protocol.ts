@@ -1,4 +1,5 @@
-// Wire constants shared by the mirror's server and (later) its peer client, defined once so both ends agree.
+// Wire constants shared by the mirror's server and its peer client (peer-source.ts, peer-auth.ts), defined once
+// so both ends agree.
 import type { IncomingHttpHeaders } from 'node:http';
 
 /**
@@ -15,4 +16,25 @@ export const apiVersion = 'registry/2.0';
 /** Whether a request came from a peer mirror; any value counts, so a forged "0" cannot make us forward. */
 export function isPeerRequest(headers: IncomingHttpHeaders): boolean {
   return headers[peerMarkerHeader] !== undefined;
+}
+
+/**
+ * A peer's base URL as the Resolver yields it: `http://<peerId>@10.0.0.5:5051`. The peer ID rides in the
+ * userinfo because requests are signed for their target (peer-auth.ts) and the Resolver seam yields URLs only.
+ */
+export function peerUrl(base: string | URL, peerId: string): URL {
+  const url = new URL(base);
+  url.username = peerId;
+  url.password = '';
+  return url;
+}
+
+/** The peer ID in a `peerUrl`, or undefined when the URL carries none. */
+export function peerIdOf(url: URL): string | undefined {
+  return url.username === '' ? undefined : decodeURIComponent(url.username);
+}
+
+/** The URL without the peer ID, to send requests to (fetch refuses URLs with credentials). */
+export function peerOrigin(url: URL): string {
+  return `${url.protocol}//${url.host}`;
 }

@@ -1,6 +1,7 @@
-// The mirror's OCI distribution server: read-only `/v2/` for containerd (this node's, via hosts.toml) and for
-// peer mirrors, answering from its ContentSources in order. Anything it cannot serve is a quick 404, so
-// containerd moves on to the next host; nothing it is sent can crash it.
+// The mirror's OCI distribution server: read-only `/v2/`, answering from its ContentSources in order. An agent
+// runs two: the internal listener for this node's containerd (loopback only, no auth, every source) and the
+// peer listener on the node address (signed requests from cluster members only, local sources only). Anything
+// it cannot serve is a quick 404, so containerd moves on to the next host; nothing it is sent can crash it.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Readable } from 'node:stream';
@@ -10,24 +11,36 @@ import type { Logger } from '../../operator/src/runtime/log.ts';
 import { verifyDigest } from '../runtime/containerd/content.ts';
 import { MirrorError, quote, writeError } from './errors.ts';
 import { manifestMediaTypes } from './manifest-type.ts';
-import { MirrorMetrics, type CacheLabel, type HandlerLabel, type SourceLabel } from './metrics.ts';
+import { mirrorMetrics, type CacheLabel, type HandlerLabel, type MirrorMetrics, type SourceLabel } from './metrics.ts';
+import { peerAuthScheme, type PeerAuthenticator } from './peer-auth.ts';
 import { apiVersion, apiVersionHeader, isPeerRequest } from './protocol.ts';
 import { contentRange, parseRange, unsatisfiedRange } from './range.ts';
 import { isSha256Digest, parseRoute, type MirrorRoute } from './routes.ts';
 import type { ContentSource, ManifestDescriptor } from './source.ts';
 import { verifyChunks } from './verify.ts';
 
-export interface MirrorServerOptions {
-  /** Tried in order; put the local store first. Requests from peers only reach sources with `local: true`. */
-  sources: readonly ContentSource[];
-  logger: Logger;
-  /** prom-client registry for the mirror's metrics (metrics.ts). */
-  metrics: Registry;
+/** What MirrorPolicy's `tags` set; changeable at runtime with configure(). */
+export interface MirrorServerSettings {
   /** Answer tag lookups (`manifests/<tag>`); default true. When false only digests are served. */
   resolveTags?: boolean;
   /** Also answer the `latest` tag, which moves and may be stale here; default false. */
   resolveLatest?: boolean;
 }
+
+export interface MirrorServerOptions extends MirrorServerSettings {
+  /** Tried in order; put the local store first. Requests from peers only reach sources with `local: true`. */
+  sources: readonly ContentSource[];
+  logger: Logger;
+  /** prom-client registry for the mirror's metrics (metrics.ts); both listeners may share one. */
+  metrics: Registry;
+  /**
+   * Makes this the peer listener: every request must be signed by a cluster member (peer-auth.ts), and only
+   * local sources answer. Without it this is the internal listener, which only binds loopback addresses.
+   */
+  peerAuth?: PeerAuthenticator;
+}
+
+const loopbackHosts = new Set(['127.0.0.1', '::1', 'localhost']);
 
 type ManifestRoute = Extract<MirrorRoute, { kind: 'manifest' }>;
 type BlobRoute = Extract<MirrorRoute, { kind: 'blob' }>;
@@ -48,8 +61,9 @@ export class MirrorServer {
   readonly #localSources: readonly ContentSource[];
   readonly #logger: Logger;
   readonly #metrics: MirrorMetrics;
-  readonly #resolveTags: boolean;
-  readonly #resolveLatest: boolean;
+  readonly #peerAuth: PeerAuthenticator | undefined;
+  #resolveTags = true;
+  #resolveLatest = false;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
 
@@ -57,9 +71,10 @@ export class MirrorServer {
     this.#sources = [...options.sources];
     this.#localSources = this.#sources.filter((s) => s.local);
     this.#logger = options.logger;
-    this.#metrics = new MirrorMetrics(options.metrics);
-    this.#resolveTags = options.resolveTags ?? true;
-    this.#resolveLatest = options.resolveLatest ?? false;
+    this.#peerAuth = options.peerAuth;
+    if (this.#peerAuth) this.#sources = this.#localSources;
+    this.#metrics = mirrorMetrics(options.metrics);
+    this.configure(options);
     this.#server = createServer({ requestTimeout: 60_000, headersTimeout: 10_000, keepAliveTimeout: 30_000 }, this.handle);
     this.#server.on('connection', (socket: Socket) => {
       this.#sockets.add(socket);
@@ -69,8 +84,27 @@ export class MirrorServer {
     // reach handle(): Node answers them 400/431 itself, and only when no response is under way on the socket.
   }
 
-  /** Listens on `host:port` (port 0 picks a free one); resolves with the bound port. */
+  /** Applies MirrorPolicy's tag settings; unset fields keep their value. Takes effect for the next request. */
+  configure(settings: MirrorServerSettings): void {
+    if (settings.resolveTags !== undefined) this.#resolveTags = settings.resolveTags;
+    if (settings.resolveLatest !== undefined) this.#resolveLatest = settings.resolveLatest;
+  }
+
+  get listening(): boolean {
+    return this.#server.listening;
+  }
+
+  /** Whether this is the peer listener (authenticated, local sources only). */
+  get peerFacing(): boolean {
+    return this.#peerAuth !== undefined;
+  }
+
+  /**
+   * Listens on `host:port` (port 0 picks a free one); resolves with the bound port. The internal listener
+   * refuses any host but loopback: it forwards to peers without authenticating its clients.
+   */
   async listen(port: number, host = '127.0.0.1'): Promise<number> {
+    if (!this.#peerAuth && !loopbackHosts.has(host)) throw new Error(`the internal mirror listener only binds loopback (127.0.0.1, ::1), not ${host}`);
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
       this.#server.listen(port, host, () => {
@@ -79,7 +113,7 @@ export class MirrorServer {
       });
     });
     const bound = (this.#server.address() as AddressInfo).port;
-    this.#logger.info('mirror serving', { host, port: bound, sources: this.#sources.map((s) => s.name), resolveTags: this.#resolveTags, resolveLatest: this.#resolveLatest });
+    this.#logger.info('mirror serving', { host, port: bound, listener: this.#peerAuth ? 'peer' : 'internal', sources: this.#sources.map((s) => s.name), resolveTags: this.#resolveTags, resolveLatest: this.#resolveLatest });
     return bound;
   }
 
@@ -100,7 +134,8 @@ export class MirrorServer {
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     const began = performance.now();
     const abort = new AbortController();
-    const exchange: Exchange = { req, res, head: req.method === 'HEAD', peer: isPeerRequest(req.headers), signal: abort.signal, handler: 'other', bytes: 0 };
+    const peer = this.#peerAuth !== undefined || isPeerRequest(req.headers);
+    const exchange: Exchange = { req, res, head: req.method === 'HEAD', peer, signal: abort.signal, handler: 'other', bytes: 0 };
     let inflightHandler: HandlerLabel = 'other';
     this.#metrics.inflight.inc({ handler: inflightHandler });
     res.setHeader(apiVersionHeader, apiVersion);
@@ -131,6 +166,7 @@ export class MirrorServer {
 
   async #serve(exchange: Exchange, moveInflight: (handler: HandlerLabel) => void): Promise<void> {
     const { req, res } = exchange;
+    if (this.#peerAuth) await this.#authenticate(exchange, this.#peerAuth);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       // Drain a pushed body (bounded by requestTimeout): closing with unread bytes would reset the connection
       // and the client might never see the 405.
@@ -160,6 +196,7 @@ export class MirrorServer {
       const refused = this.#tagRefusal(reference.tag, registry);
       if (refused !== undefined) {
         this.#count(exchange, registry, 'miss');
+        if (!exchange.peer) this.#metrics.fallbacks.inc({ reason: 'filtered' });
         throw new MirrorError(404, 'MANIFEST_UNKNOWN', refused);
       }
     }
@@ -233,6 +270,20 @@ export class MirrorServer {
     throw new MirrorError(404, 'BLOB_UNKNOWN', `blob ${digest} is not on this node`);
   }
 
+  /** Throws a 401/403 MirrorError unless the request is signed by a cluster member for this node. */
+  async #authenticate(exchange: Exchange, auth: PeerAuthenticator): Promise<void> {
+    const { req } = exchange;
+    const result = await auth.authenticate(req.method ?? '', req.url ?? '', req.headers.authorization);
+    if (result.ok) return;
+    this.#metrics.authRefused.inc({ reason: result.reason });
+    // Debug only: refusals are counted, and a flood of them must not flood the log.
+    this.#logger.debug('peer request refused', { reason: result.reason, remote: req.socket.remoteAddress, url: req.url?.slice(0, 300) });
+    // The body of a refused request is never read; drain it so the 401 is not lost to a reset.
+    req.resume();
+    const headers: Record<string, string> = result.status === 401 ? { 'www-authenticate': peerAuthScheme } : {};
+    throw new MirrorError(result.status, result.status === 401 ? 'UNAUTHORIZED' : 'DENIED', result.message, { headers });
+  }
+
   /** Why a tag lookup is refused before any source is asked, or undefined to go ahead. */
   #tagRefusal(tag: string, registry: string | undefined): string | undefined {
     if (!this.#resolveTags) return 'tags are not resolved by this mirror (resolveTags is off): ask the registry';
@@ -288,6 +339,12 @@ export class MirrorServer {
 
   #count(exchange: Exchange, registry: string | undefined, cache: CacheLabel): void {
     this.#metrics.requests.inc({ registry: this.#metrics.registryLabel(registry), cache, source: this.#sourceLabel(exchange) });
+    if (cache === 'hit') this.#metrics.markSuccess();
+  }
+
+  /** When a listener on this metrics Registry last served a hit (Node status.mirror.lastSuccessTime). */
+  get lastSuccessTime(): Date | undefined {
+    return this.#metrics.lastSuccessTime;
   }
 
   #fail(exchange: Exchange, err: unknown): void {

@@ -51,3 +51,10 @@ function readText(path: string): string | undefined {
     return undefined;
   }
 }
+
+/** The address clients use: the bound one, or this node's first InternalIP when bound to every interface. */
+export function advertisedHost(bindHost: string, addresses = hostAddresses()): string {
+  if (bindHost !== '0.0.0.0' && bindHost !== '::' && bindHost !== '') return bindHost;
+  const internal = addresses.find((a) => a.type === 'InternalIP');
+  return internal?.address ?? hostInfo().hostname;
+}

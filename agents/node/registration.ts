@@ -61,10 +61,48 @@ export interface AgentHealth {
   containerdProblem?: string;
 }
 
-export function desiredNodeStatus(node: Node, identity: NodeIdentity, health: AgentHealth): NodeStatus {
-  const { milliCpu, memoryBytes } = hostCapacity();
+/** The MirrorReady condition as the mirror computes it (observedGeneration is added here). */
+export interface MirrorReadyInput {
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+}
+
+type StatusOf<K extends keyof NodeStatus> = NonNullable<NodeStatus[K]>;
+
+/** The mirror's part of the Node status: the MirrorReady condition, status.peer and status.mirror. */
+export interface NodeMirrorReport {
+  ready: MirrorReadyInput;
+  peer?: StatusOf<'peer'>;
+  mirror?: StatusOf<'mirror'>;
+}
+
+export type NodeImage = StatusOf<'images'>[number];
+
+/** Facts of the host that change rarely; computed once per check by the caller (they read /proc and /sys). */
+export interface HostFacts {
+  capacity: { milliCpu: number; memoryBytes: number };
+  info: { os: string; arch: string; kernelVersion: string };
+  addresses: StatusOf<'addresses'>;
+}
+
+export function currentHostFacts(): HostFacts {
+  return { capacity: hostCapacity(), info: hostInfo(), addresses: hostAddresses().slice(0, 8) };
+}
+
+/** What the agent knows beyond containerd's health; every part is optional so older callers keep working. */
+export interface NodeStatusExtras {
+  host?: HostFacts;
+  mirror?: NodeMirrorReport;
+  /** status.images; undefined keeps whatever the Node has (not listed yet). */
+  images?: NodeImage[];
+}
+
+export function desiredNodeStatus(node: Node, identity: NodeIdentity, health: AgentHealth, extras: NodeStatusExtras = {}): NodeStatus {
+  const host = extras.host ?? currentHostFacts();
+  const { milliCpu, memoryBytes } = host.capacity;
   const capacity = { cpu: formatMilliCpu(milliCpu), memory: formatBytes(memoryBytes), workloads: identity.maxWorkloads };
-  const info = hostInfo();
+  const info = host.info;
   const generation = node.metadata.generation ?? 0;
   const containerd: ConditionInput = health.containerdProblem
     ? { type: 'ContainerdReady', status: 'False', reason: 'ContainerdUnavailable', message: health.containerdProblem, observedGeneration: generation }
@@ -72,16 +110,26 @@ export function desiredNodeStatus(node: Node, identity: NodeIdentity, health: Ag
   const ready: ConditionInput = health.containerdProblem
     ? { type: 'Ready', status: 'False', reason: 'ContainerdUnavailable', message: 'The agent cannot reach containerd.', observedGeneration: generation }
     : { type: 'Ready', status: 'True', reason: 'AgentReady', message: 'The agent is running and containerd answers.', observedGeneration: generation };
+  const conditions: ConditionInput[] = [ready, containerd];
+  if (extras.mirror) conditions.push({ type: 'MirrorReady', ...extras.mirror.ready, observedGeneration: generation });
+  // Fields we wrote before but do not know yet this time are carried over: leaving them out of the apply
+  // would make the API server drop them (server-side apply removes fields a manager stops sending).
+  const images = extras.images ?? node.status?.images;
+  const mirror = extras.mirror?.mirror;
+  const peer = extras.mirror?.peer ?? node.status?.peer;
   return {
     capacity,
     allocatable: capacity,
     nodeInfo: { agentVersion: identity.agentVersion, containerdVersion: health.containerdVersion ?? '', os: info.os, arch: info.arch, kernelVersion: info.kernelVersion },
-    addresses: hostAddresses().slice(0, 8),
+    addresses: host.addresses,
     ...(identity.agentEndpoint ? { agentEndpoint: identity.agentEndpoint } : {}),
-    conditions: ownedConditions(node.status?.conditions, [ready, containerd]),
+    ...(peer ? { peer } : {}),
+    ...(mirror && Object.keys(mirror).length > 0 ? { mirror } : {}),
+    ...(images ? { images } : {}),
+    conditions: ownedConditions(node.status?.conditions, conditions),
   };
 }
 
-export function reportNodeStatus(client: KubeClient, node: Node, identity: NodeIdentity, health: AgentHealth): Promise<Node | undefined> {
-  return applyStatus(client, nodeType, node, desiredNodeStatus(node, identity, health), agentFieldManager(identity.name));
+export function reportNodeStatus(client: KubeClient, node: Node, identity: NodeIdentity, health: AgentHealth, extras: NodeStatusExtras = {}): Promise<Node | undefined> {
+  return applyStatus(client, nodeType, node, desiredNodeStatus(node, identity, health, extras), agentFieldManager(identity.name));
 }

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { incarnationEnded, incarnationLogs, pickLog } from '../../agents/logs/log-files.ts';
-import { advertisedHost } from '../../agents/logs/server.ts';
+import { advertisedHost } from '../../agents/node/host.ts';
 import { logDir } from '../../agents/runtime/naming.ts';
 import type { Workload } from '../../operator/src/api/generated/types.ts';
 

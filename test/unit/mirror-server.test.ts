@@ -4,10 +4,13 @@ import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { MirrorServer, type MirrorServerOptions } from '../../agents/mirror/server.ts';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { PeerAuthenticator, PeerSigner } from '../../agents/mirror/peer-auth.ts';
 import { peerMarkerHeader, peerMarkerValue } from '../../agents/mirror/protocol.ts';
 import type { BlobDescriptor, ByteRange, ContentSource, ManifestDescriptor } from '../../agents/mirror/source.ts';
 import { mediaTypes } from '../../agents/runtime/containerd/image.ts';
 import { createLogger } from '../../operator/src/runtime/log.ts';
+import { registryMetric } from '../metrics.ts';
 
 const logger = createLogger({ component: 'mirror-server-test' }, { level: 'error' });
 const sha256 = (data: Buffer): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
@@ -125,12 +128,6 @@ function ociCode(reply: Reply): string {
   return parsed.errors[0]?.code ?? '';
 }
 
-async function metricValue(registry: Registry, name: string, labels: Record<string, string>): Promise<number> {
-  const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
-  const values = (metric?.values ?? []) as { value: number; labels: Record<string, string | number> }[];
-  return values.filter((v) => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want)).reduce((sum, v) => sum + v.value, 0);
-}
-
 describe('mirror server', () => {
   const ns = 'registry.example:5000';
   let local: FakeSource;
@@ -186,8 +183,8 @@ describe('mirror server', () => {
       assert.deepEqual([head.status, head.headers['content-length'], head.headers['docker-content-digest'], head.body.length], [200, String(manifest.bytes.length), manifest.digest, 0]);
     }
     assert.equal(local.calls.filter((c) => c.startsWith('read-manifest')).length, 2, 'HEAD does not read the manifest body');
-    assert.equal(await metricValue(metrics, 'shoal_mirror_requests_total', { registry: ns, cache: 'hit', source: 'internal' }), 4);
-    assert.equal(await metricValue(metrics, 'shoal_mirror_served_bytes_total', { handler: 'manifest' }), 2 * manifest.bytes.length);
+    assert.equal(await registryMetric(metrics, 'shoal_mirror_requests_total', { registry: ns, cache: 'hit', source: 'internal' }), 4);
+    assert.equal(await registryMetric(metrics, 'shoal_mirror_served_bytes_total', { handler: 'manifest' }), 2 * manifest.bytes.length);
   });
 
   it('does not resolve latest unless resolveLatest, nor any tag without resolveTags or ns', async () => {
@@ -240,7 +237,7 @@ describe('mirror server', () => {
     const peerOnly = remote.addBlob(Buffer.from('only a peer has this'));
     const fromPeer = await send(port, 'GET', `/v2/x/blobs/${peerOnly}`);
     assert.equal(fromPeer.body.toString(), 'only a peer has this');
-    assert.equal(await metricValue(metrics, 'shoal_mirror_requests_total', { cache: 'miss' }), 1);
+    assert.equal(await registryMetric(metrics, 'shoal_mirror_requests_total', { cache: 'miss' }), 1);
   });
 
   it('serves requests from peers (marker header) from local sources only', async () => {
@@ -252,8 +249,8 @@ describe('mirror server', () => {
     assert.deepEqual(remote.calls, [], 'a marked request is never forwarded');
     const localBlob = await send(port, 'GET', `/v2/x/blobs/${layerDigest}?ns=${ns}`, { [peerMarkerHeader]: peerMarkerValue });
     assert.equal(localBlob.status, 200);
-    assert.equal(await metricValue(metrics, 'shoal_mirror_requests_total', { source: 'external', cache: 'hit' }), 1);
-    assert.equal(await metricValue(metrics, 'shoal_mirror_served_bytes_total', { handler: 'blob', source: 'external' }), layer.length);
+    assert.equal(await registryMetric(metrics, 'shoal_mirror_requests_total', { source: 'external', cache: 'hit' }), 1);
+    assert.equal(await registryMetric(metrics, 'shoal_mirror_served_bytes_total', { handler: 'blob', source: 'external' }), layer.length);
   });
 
   it('answers a failing source as a miss, counts it, and tries the next source', async () => {
@@ -265,7 +262,7 @@ describe('mirror server', () => {
     remote.fail = true;
     const none = await send(port, 'GET', `/v2/x/manifests/${manifest.digest}?ns=${ns}`);
     assert.deepEqual([none.status, ociCode(none)], [404, 'MANIFEST_UNKNOWN']);
-    assert.equal(await metricValue(metrics, 'shoal_mirror_source_errors_total', { source: 'local' }), 2);
+    assert.equal(await registryMetric(metrics, 'shoal_mirror_source_errors_total', { source: 'local' }), 2);
   });
 
   it('never completes a corrupt blob or serves a corrupt manifest', async () => {
@@ -297,7 +294,7 @@ describe('mirror server', () => {
     });
     for (let i = 0; i < 50 && local.aborted.length === 0; i++) await sleep(20);
     assert.deepEqual(local.aborted, [layerDigest]);
-    assert.equal(await metricValue(metrics, 'shoal_mirror_requests_inflight', {}), 0);
+    assert.equal(await registryMetric(metrics, 'shoal_mirror_requests_inflight', {}), 0);
   });
 
   it('refuses every method but GET and HEAD with 405, draining any pushed body', async () => {
@@ -337,5 +334,47 @@ describe('mirror server', () => {
     const ok = await send(port, 'GET', `/v2/x/blobs/${digest}`);
     assert.equal(ok.status, 200);
     assert.ok(ok.body.equals(layer));
+  });
+
+  it('applies tag settings at runtime with configure()', async () => {
+    const path = `/v2/shoal/busybox/manifests/latest?ns=${ns}`;
+    assert.equal((await send(port, 'GET', path)).status, 404);
+    assert.equal(await registryMetric(metrics, 'shoal_mirror_fallbacks_total', { reason: 'filtered' }), 1);
+    server.configure({ resolveLatest: true });
+    assert.equal((await send(port, 'GET', path)).status, 200);
+    server.configure({ resolveTags: false });
+    assert.equal((await send(port, 'GET', `/v2/shoal/busybox/manifests/1.36?ns=${ns}`)).status, 404);
+    assert.equal((await send(port, 'GET', `/v2/shoal/busybox/manifests/${manifest.digest}?ns=${ns}`)).status, 200, 'digests still served');
+  });
+
+  it('as the peer listener: signed member requests only, from local sources only, refusals counted', async () => {
+    const self = new PeerSigner(await generateKeyPair('Ed25519'));
+    const member = new PeerSigner(await generateKeyPair('Ed25519'));
+    const outsider = new PeerSigner(await generateKeyPair('Ed25519'));
+    await start({ peerAuth: new PeerAuthenticator({ selfPeerId: self.peerId, isMember: (id) => id === member.peerId }) });
+    assert.equal(server.peerFacing, true);
+    const peerOnly = remote.addBlob(Buffer.from('only a peer has this'));
+    const signed = async (signer: PeerSigner, method: string, path: string): Promise<Record<string, string>> => ({ authorization: await signer.authorization(method, path, self.peerId) });
+    const layerPath = `/v2/x/blobs/${layerDigest}?ns=${ns}`;
+    const ok = await send(port, 'GET', layerPath, await signed(member, 'GET', layerPath));
+    assert.deepEqual([ok.status, ok.body.equals(layer)], [200, true]);
+    // No marker needed: everything on this listener is a peer request, answered from local sources only.
+    const peerPath = `/v2/x/blobs/${peerOnly}`;
+    assert.equal((await send(port, 'GET', peerPath, await signed(member, 'GET', peerPath))).status, 404);
+    assert.deepEqual(remote.calls, []);
+    const unsigned = await send(port, 'GET', layerPath);
+    assert.deepEqual([unsigned.status, ociCode(unsigned), unsigned.headers['www-authenticate']], [401, 'UNAUTHORIZED', 'ShoalPeer']);
+    const outside = await send(port, 'GET', layerPath, await signed(outsider, 'GET', layerPath));
+    assert.deepEqual([outside.status, ociCode(outside)], [403, 'DENIED']);
+    // Refused before anything else, even a write.
+    assert.equal((await send(port, 'PUT', layerPath, {}, Buffer.from('x'))).status, 401);
+    assert.equal((await send(port, 'PUT', layerPath, await signed(member, 'PUT', layerPath), Buffer.from('x'))).status, 405);
+    assert.equal(await registryMetric(metrics, 'shoal_mirror_peer_auth_refused_total', { reason: 'missing' }), 2);
+    assert.equal(await registryMetric(metrics, 'shoal_mirror_peer_auth_refused_total', { reason: 'not-member' }), 1);
+    assert.equal(await registryMetric(metrics, 'shoal_mirror_requests_total', { source: 'external', cache: 'hit' }), 1);
+    // The peer listener may bind the node address; the internal one may not.
+    await server.close(0);
+    port = await server.listen(0, '0.0.0.0');
+    await assert.rejects(new MirrorServer({ sources: [local], logger, metrics }).listen(0, '0.0.0.0'), /only binds loopback/);
   });
 });

@@ -1,7 +1,7 @@
 // CRI ImageService (runtime.v1) on containerd's socket: pulls the way kubelet does, so registry mirrors and
 // hosts.toml from containerd's CRI config apply. CRI always works in namespace k8s.io and unpacks into its
 // snapshotter (overlayfs by default), ignoring our containerd-namespace header.
-import { message, messages, num, optionalMessage, str, strings, type Message } from './decode.ts';
+import { bool, message, messages, num, optionalMessage, str, stringMap, strings, type Message } from './decode.ts';
 import type { CallOptions, Rpc } from './rpc.ts';
 
 /** The containerd namespace CRI stores images, content and snapshots in. */
@@ -27,6 +27,13 @@ export interface RegistryAuth {
   serverAddress?: string;
   identityToken?: string;
   registryToken?: string;
+}
+
+/** CRI RuntimeService.Status: kubelet's view of the runtime, plus containerd's effective CRI config when verbose. */
+export interface CriRuntimeStatus {
+  conditions: { type: string; status: boolean; reason: string; message: string }[];
+  /** Verbose only. containerd 1.6 fills `config` (its CRI plugin config as JSON), `golang`, `cniconfig`, `lastCNILoadStatus`. */
+  info: Record<string, string>;
 }
 
 function decodeImage(value: unknown): CriImage {
@@ -83,6 +90,19 @@ export class CriImages {
   async listImages(options?: CallOptions): Promise<CriImage[]> {
     const res = await this.#rpc.unary('criImages', 'ListImages', {}, options);
     return messages(res, 'images').map(decodeImage);
+  }
+
+  /**
+   * RuntimeService.Status on the same socket (kept here so the one `cri` handle covers CRI). With `verbose`,
+   * containerd adds its CRI config as JSON under `info.config`: how the mirror checks `config_path`.
+   */
+  async runtimeStatus(opts: { verbose?: boolean } = {}, options?: CallOptions): Promise<CriRuntimeStatus> {
+    const res = await this.#rpc.unary('criRuntime', 'Status', { verbose: opts.verbose === true }, options);
+    const status = optionalMessage(res['status'], 'status');
+    const conditions = status
+      ? messages(status, 'conditions').map((c) => ({ type: str(c, 'type'), status: bool(c, 'status'), reason: str(c, 'reason'), message: str(c, 'message') }))
+      : [];
+    return { conditions, info: stringMap(res, 'info') };
   }
 
   /** Removes the image and all its tags (idempotent: OK when absent). */

@@ -54,6 +54,7 @@ export const serviceNames = {
   events: 'containerd.services.events.v1.Events',
   leases: 'containerd.services.leases.v1.Leases',
   criImages: 'runtime.v1.ImageService',
+  criRuntime: 'runtime.v1.RuntimeService',
 } as const;
 export type ServiceKey = keyof typeof serviceNames;
 

@@ -1,11 +1,13 @@
 // MirrorPolicy controller: accepts or rejects each policy (schema, and conflicts with older policies that
-// configure the same registry on the same node) and reports how many selected nodes run a ready mirror.
+// configure the same registry on the same node) and reports how many selected nodes run a ready mirror, what
+// they advertise and how far their preheat pulls are (operator/src/mirror/aggregate.ts).
 import { validatorFor } from '../api/validators.ts';
 import { mirrorPolicyType, nodeType, type MirrorPolicy, type MirrorPolicyStatus, type Node } from '../api/generated/types.ts';
+import { advertisedImages, advertisedKeys, preheatedCondition, preheatSummary } from '../mirror/aggregate.ts';
+import { isLive, olderThan, selectsNode } from '../mirror/selection.ts';
 import { isConditionTrue, ownedConditions, type ConditionInput } from '../runtime/conditions.ts';
 import { Controller, type ReconcileContext, type ReconcileResult } from '../runtime/controller.ts';
 import type { Informer } from '../runtime/informer.ts';
-import { matchesLabelSelector } from '../runtime/labels.ts';
 import type { Manager } from '../runtime/manager.ts';
 import { objectKey } from '../runtime/resource.ts';
 import { applyStatus } from '../runtime/writes.ts';
@@ -43,17 +45,23 @@ export async function reconcileMirrorPolicy({ key, log }: ReconcileContext, { ma
 
   const generation = policy.metadata.generation ?? 0;
   const problems = specProblems(policy, policies.list(), nodes.list());
-  const selected = nodes.list().filter((node) => matchesLabelSelector(policy.spec.nodeSelector, node.metadata.labels));
+  const selected = nodes.list().filter((node) => selectsNode(policy, node.metadata.labels));
   const ready = selected.filter((node) => isConditionTrue(node.status?.conditions, 'MirrorReady'));
+  const preheat = preheatSummary(policy, selected);
+  const preheated = preheatedCondition(policy, preheat, selected.length, generation);
 
   const status: MirrorPolicyStatus = {
     observedGeneration: generation,
     nodesSelected: selected.length,
     nodesReady: ready.length,
     registries: policy.spec.registries.map((r) => r.host).join(','),
+    advertisedImages: advertisedImages(policy, selected),
+    advertisedKeys: advertisedKeys(selected),
+    ...(preheat.entries.length > 0 ? { preheat: preheat.entries } : {}),
     conditions: ownedConditions(policy.status?.conditions, [
       accepted(problems, generation),
       readiness(problems, selected.length, ready.length, generation),
+      ...(preheated ? [preheated] : []),
     ]),
   };
   const updated = await applyStatus(manager.client, mirrorPolicyType, policy, status, fieldManager);
@@ -86,23 +94,16 @@ export function specProblems(policy: MirrorPolicy, all: MirrorPolicy[], nodes: N
   const result = validate(policy);
   if (!result.valid) return result.errors.map((message) => ({ reason: 'InvalidSpec', message }));
   const mine = new Set(policy.spec.registries.map((r) => r.host));
-  const myNodes = new Set(nodes.filter((n) => matchesLabelSelector(policy.spec.nodeSelector, n.metadata.labels)).map(objectKey));
+  const myNodes = new Set(nodes.filter((n) => selectsNode(policy, n.metadata.labels)).map(objectKey));
   const problems: Problem[] = [];
   for (const other of all) {
-    if (other === policy || !olderThan(other, policy) || other.metadata.deletionTimestamp) continue;
+    if (other === policy || !olderThan(other, policy) || !isLive(other)) continue;
     const shared = other.spec.registries.map((r) => r.host).filter((host) => mine.has(host));
     if (shared.length === 0) continue;
-    const overlap = nodes.some((n) => myNodes.has(objectKey(n)) && matchesLabelSelector(other.spec.nodeSelector, n.metadata.labels));
+    const overlap = nodes.some((n) => myNodes.has(objectKey(n)) && selectsNode(other, n.metadata.labels));
     if (overlap) {
       problems.push({ reason: 'Conflict', message: `registries ${shared.join(', ')} are already mirrored on some of the same nodes by MirrorPolicy ${other.metadata.name}` });
     }
   }
   return problems;
-}
-
-// The older policy wins a conflict; the name breaks ties so both replicas of the decision agree.
-function olderThan(a: MirrorPolicy, b: MirrorPolicy): boolean {
-  const ta = String(a.metadata.creationTimestamp ?? '');
-  const tb = String(b.metadata.creationTimestamp ?? '');
-  return ta === tb ? (a.metadata.name ?? '') < (b.metadata.name ?? '') : ta < tb;
 }

@@ -74,6 +74,8 @@ export interface AgentOptions {
   containerdAddress: string;
   runcRoot: string;
   stateDir: string;
+  /** containerd's config_path (hack/containerd.ts certsDir), where the mirror writes hosts.toml. */
+  certsDir?: string;
   labels?: Record<string, string>;
   args?: string[];
 }
@@ -81,8 +83,12 @@ export interface AgentOptions {
 export async function startAgent(options: AgentOptions): Promise<ShoalProcess> {
   const labels = Object.entries(options.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
   return startShoal('agent', [
-    // Several agents share this host: each gets its own logs port (options.args may override it).
+    // Several agents share this host: each gets its own ports (options.args may override them).
     `--logs-bind-address=127.0.0.1:${await freePort()}`,
+    '--mirror-bind-address=127.0.0.1:0',
+    '--mirror-peer-bind-address=127.0.0.1:0',
+    '--p2p-listen-address=/ip4/127.0.0.1/tcp/0',
+    ...(options.certsDir ? [`--containerd-config-path=${options.certsDir}`] : []),
     `--node-name=${options.node}`,
     `--kubeconfig=${options.kubeconfig}`,
     `--containerd-address=${options.containerdAddress}`,

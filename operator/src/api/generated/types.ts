@@ -339,7 +339,7 @@ export interface MirrorPolicyStatus {
    */
   observedGeneration?: number;
   /**
-   * Conditions are the latest observations of the policy's state. Known types: Accepted (the policy is valid and does not conflict with another policy; reason Conflict otherwise) and Ready (every selected node's mirror is configured and ready).
+   * Conditions are the latest observations of the policy's state. Known types: Accepted (the policy is valid and does not conflict with another policy; reason Conflict otherwise), Ready (every selected node's mirror is configured and ready) and Preheated (every selected node has pulled every spec.preheat image; absent when spec.preheat is empty).
    *
    * @maxItems 16
    *
@@ -392,7 +392,7 @@ export interface MirrorPolicyStatus {
    */
   advertisedKeys?: number;
   /**
-   * Preheat reports per-node progress of spec.preheat images, keyed by node and image. Entries are removed once an image is present on the node.
+   * Preheat reports per-node progress of spec.preheat images, keyed by node and image, as the selected nodes report it. When the list would exceed 1024 entries, Completed ones are left out first (the Preheated condition still counts them).
    *
    * @maxItems 1024
    */
@@ -496,7 +496,7 @@ export interface NodeStatus {
    */
   observedGeneration?: number;
   /**
-   * Conditions are the latest observations of the node's state. Known types: Ready (the agent holds a fresh lease; reason LeaseExpired when it stopped renewing), ContainerdReady (the agent reaches containerd), MirrorReady (the P2P registry mirror serves and has peers) and ContainerdConfigured (containerd's hosts.toml points at the mirror).
+   * Conditions are the latest observations of the node's state. Known types: Ready (the agent holds a fresh lease; reason LeaseExpired when it stopped renewing), ContainerdReady (the agent reaches containerd), MirrorReady (a MirrorPolicy selects the node, containerd reads the hosts.toml files that point at the mirror and keeps compressed layers, and the mirror serves; reasons when False: ConfigPathNotSet, ConfigPathMismatch, DiscardUnpackedLayers, ContainerdConfigUnknown, NoPolicy, HostsTomlFailed, MirrorNotServing) and ContainerdConfigured (containerd's hosts.toml points at the mirror).
    *
    * @maxItems 16
    *
@@ -643,7 +643,7 @@ export interface NodeStatus {
    */
   mirror?: {
     /**
-     * Endpoint is the mirror's URL that containerd on this node is configured with, e.g. "http://10.0.0.5:5050".
+     * Endpoint is where other agents fetch content from this node's mirror (its peer listener, which only answers requests signed by a cluster Node's key), e.g. "http://10.0.0.5:5051". containerd on the node itself uses a loopback listener.
      */
     endpoint?: string;
     /**
@@ -658,6 +658,33 @@ export interface NodeStatus {
      * LastSuccessTime is when the mirror last served content to or fetched content from a peer.
      */
     lastSuccessTime?: string;
+    /**
+     * Preheat reports this node's pulls of the spec.preheat images of the MirrorPolicies that select it, keyed by image; the operator aggregates them into each policy's status.
+     *
+     * @maxItems 64
+     */
+    preheat?: {
+      /**
+       * Image is the spec.preheat reference being pulled.
+       */
+      image: string;
+      /**
+       * Phase of the pull on this node.
+       */
+      phase?: 'Pending' | 'Pulling' | 'Completed' | 'Failed';
+      /**
+       * BytesDone is the number of bytes downloaded so far.
+       */
+      bytesDone?: number;
+      /**
+       * BytesTotal is the total size in bytes, once known.
+       */
+      bytesTotal?: number;
+      /**
+       * Message carries the last pull error, if any.
+       */
+      message?: string;
+    }[];
   };
   /**
    * AgentEndpoint is where the node's agent serves its authenticated HTTPS API (workload logs, read by `kubectl shoal logs`). Callers present a bearer token, which the agent checks with a TokenReview and a SubjectAccessReview (get workloads/log). Unset when the agent serves no endpoint.

@@ -1,0 +1,145 @@
+// The mirror subsystem of one agent, assembled: identity → libp2p DHT (membership from Node CRs) → advertiser,
+// the two HTTP listeners (containerd-facing on loopback, peer-facing with signed requests), the peer source,
+// and the MirrorPolicy side (hosts.toml, preheat, MirrorReady). agents/main.ts only calls startMirrorAgent.
+import type { Registry } from 'prom-client';
+import { nodeType, type Node } from '../../operator/src/api/generated/types.ts';
+import type { Logger } from '../../operator/src/runtime/log.ts';
+import type { Manager } from '../../operator/src/runtime/manager.ts';
+import type { ContainerdClient } from '../runtime/containerd/client.ts';
+import { ContainerdSource } from './containerd-source.ts';
+import { canonicalRegistry } from './keys.ts';
+import { MirrorListener } from './mirror-listener.ts';
+import type { MirrorRuntimeProvider } from './mirror-status.ts';
+import { Advertiser, type ImageFilter } from './p2p/advertiser.ts';
+import { DhtResolver } from './p2p/dht-resolver.ts';
+import { PeerDirectory } from './p2p/directory.ts';
+import { loadOrCreateIdentity } from './p2p/identity.ts';
+import { followNodes } from './p2p/node-members.ts';
+import { P2PNode } from './p2p/node.ts';
+import { PeerAuthenticator, PeerSigner } from './peer-auth.ts';
+import { PeerSource } from './peer-source.ts';
+import { startMirrorPolicyAgent, type MirrorPolicyAgent } from './policy-agent.ts';
+import type { EffectiveMirrorConfig } from './policy.ts';
+import { MirrorServer } from './server.ts';
+
+export interface MirrorAgentOptions {
+  manager: Manager;
+  /** Our Node's name. */
+  node: string;
+  containerd: ContainerdClient;
+  /** Holds the libp2p identity (`<stateDir>/p2p/identity.key`), which must survive restarts. */
+  stateDir: string;
+  /** containerd's registry config_path, where hosts.toml files go. */
+  certsDir: string;
+  /** The containerd-facing listener: a loopback `host:port`, or undefined to follow the policy's mirrorPort on 127.0.0.1. */
+  internalBind: { host: string; port: number } | undefined;
+  /** The peer-facing listener's bind address. */
+  peerBind: { host: string; port: number };
+  /** The address other agents reach the peer listener at (published in Node status.mirror.endpoint). */
+  advertiseHost: string;
+  /** libp2p listen multiaddrs, and the ones to publish instead (empty: the listen addresses). */
+  p2pListen: string[];
+  p2pAnnounce: string[];
+  logger: Logger;
+  metrics: Registry;
+}
+
+export interface MirrorAgent {
+  /** The policy side; `status` is what the Node status reporter publishes. */
+  policy: MirrorPolicyAgent;
+  run(signal: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startMirrorAgent(options: MirrorAgentOptions): Promise<MirrorAgent> {
+  const { logger, metrics, containerd } = options;
+  const identity = await loadOrCreateIdentity(options.stateDir);
+  logger.info('p2p identity', { peerId: identity.peerId.toString(), created: identity.created });
+
+  const directory = new PeerDirectory();
+  followNodes(options.manager.informers.for<Node>(nodeType), directory, logger.child({ part: 'directory' }));
+  const p2p = new P2PNode({ identity, listen: options.p2pListen, ...(options.p2pAnnounce.length ? { announce: options.p2pAnnounce } : {}), directory, logger: logger.child({ part: 'p2p' }), metrics });
+  await p2p.start();
+  const resolver = new DhtResolver({ node: p2p, directory, logger: logger.child({ part: 'resolver' }), metrics });
+  // Nothing is advertised under a tag until a policy says which registries this node mirrors.
+  const advertiser = new Advertiser({ containerd, publisher: p2p, logger: logger.child({ part: 'advertiser' }), metrics, imageFilter: () => false });
+
+  const local = new ContainerdSource({ client: containerd, logger: logger.child({ part: 'containerd-source' }) });
+  const signer = new PeerSigner(identity.privateKey);
+  const peers = new PeerSource({ resolver, signer, logger: logger.child({ part: 'peer-source' }), metrics });
+  const peerServer = new MirrorServer({
+    sources: [local],
+    logger: logger.child({ listener: 'peer' }),
+    metrics,
+    peerAuth: new PeerAuthenticator({ selfPeerId: signer.peerId, isMember: (id) => directory.has(id) }),
+  });
+  const peerPort = await peerServer.listen(options.peerBind.port, options.peerBind.host);
+  const endpoint = `http://${bracketed(options.advertiseHost)}:${peerPort}`;
+  const internal = new MirrorListener(() => new MirrorServer({ sources: [local, peers], logger: logger.child({ listener: 'internal' }), metrics }), logger);
+  if (options.internalBind) await internal.bind(options.internalBind.port, options.internalBind.host);
+
+  const runtime: MirrorRuntimeProvider = {
+    servingProblem: () => internal.problem() ?? (peerServer.listening ? undefined : 'the peer listener is closed'),
+    endpoint: () => endpoint,
+    peer: () => ({ id: p2p.peerId.toString(), addresses: p2p.addresses() }),
+    advertised: () => advertiser.counts(),
+    lastSuccessTime: () => peerServer.lastSuccessTime,
+  };
+  const policy = startMirrorPolicyAgent({
+    manager: options.manager,
+    node: options.node,
+    containerd,
+    certsDir: options.certsDir,
+    runtime,
+    logger,
+    metrics,
+    mirrorUrl: (config) => internal.url(config.mirrorPort),
+  });
+
+  const apply = async (config: EffectiveMirrorConfig | undefined): Promise<void> => {
+    advertiser.setImageFilter(tagFilter(config));
+    if (!config) return;
+    const tags = { resolveTags: config.resolveTags, resolveLatest: config.resolveLatest };
+    peerServer.configure(tags);
+    internal.configure(tags);
+    peers.configure({ resolveTimeoutMs: config.resolveTimeoutMs, retries: config.resolveRetries });
+    resolver.configure({ timeoutMs: config.resolveTimeoutMs, retries: config.resolveRetries });
+    if (!options.internalBind) await internal.bind(config.mirrorPort, '127.0.0.1');
+    policy.status.changed();
+  };
+  policy.policy.onChange((config) => {
+    apply(config).catch((err: unknown) => logger.error('applying the mirror policy failed', { err }));
+  });
+
+  return {
+    policy,
+    async run(signal) {
+      await Promise.all([advertiser.start(), policy.run(signal)]);
+    },
+    async close() {
+      // Withdraw first, so peers stop asking while the listeners still answer.
+      await advertiser.stop();
+      resolver.stop();
+      await Promise.all([peerServer.close(), internal.close(), peers.close()]);
+      await p2p.stop();
+    },
+  };
+}
+
+/** Tag keys (`<registry>/<repo>:<tag>`) are advertised only for the registries and tag rules of the policy. */
+export function tagFilter(config: EffectiveMirrorConfig | undefined): ImageFilter {
+  if (!config) return () => false;
+  const registries = new Map(config.registries.map((r) => [canonicalRegistry(r.host), r]));
+  return (name) => {
+    const slash = name.indexOf('/');
+    const colon = name.lastIndexOf(':');
+    if (slash <= 0 || colon < slash) return false;
+    const registry = registries.get(canonicalRegistry(name.slice(0, slash)));
+    if (!registry?.resolveTags) return false;
+    return name.slice(colon + 1) !== 'latest' || registry.resolveLatest;
+  };
+}
+
+function bracketed(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}

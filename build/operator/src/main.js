@@ -1,0 +1,64 @@
+// The operator process: shared informers, the controllers, leader election, probes and metrics.
+import { KubeConfig } from '@kubernetes/client-node';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { mirrorPolicyController } from "./controllers/mirrorpolicy.js";
+import { nodeLifecycleController } from "./controllers/node.js";
+import { workloadController } from "./controllers/workload.js";
+import { nodeType, workloadType } from "./api/generated/types.js";
+import { parseDuration } from "./runtime/duration.js";
+import { NodeAccounting } from "./scheduler/accounting.js";
+import { flagHelp, parseBool, parseFlags, parsePositiveInteger } from "./runtime/flags.js";
+import { KubeClient } from "./runtime/kube.js";
+import { createLogger } from "./runtime/log.js";
+import { Manager, runUntilSignalled } from "./runtime/manager.js";
+export const operatorFlags = {
+    kubeconfig: { help: 'Path to a kubeconfig; empty means in-cluster config or $KUBECONFIG.', default: '', env: 'KUBECONFIG' },
+    'leader-elect': { help: 'Elect a leader with a Lease so that only one replica reconciles.', default: 'true' },
+    'leader-election-namespace': { help: 'Namespace of the leader Lease.', default: process.env['POD_NAMESPACE'] ?? 'shoal-system' },
+    'leader-election-id': { help: 'Name of the leader Lease.', default: 'shoal-operator-leader' },
+    'metrics-bind-address': { help: 'Address of the Prometheus /metrics endpoint; 0 disables it.', default: ':8080' },
+    'health-probe-bind-address': { help: 'Address of /healthz and /readyz; 0 disables it.', default: ':8081' },
+    'node-lease-timeout': { help: 'A node whose agent has not renewed its Lease for this long is Ready=False (LeaseExpired).', default: '40s' },
+    'node-lost-grace-period': { help: 'After a node is NotReady this much longer, its Workloads fail with NodeLost and are rescheduled where restartPolicy allows.', default: '60s' },
+    'workload-concurrency': { help: 'Workloads scheduled in parallel.', default: '16' },
+    'log-level': { help: 'debug, info, warn or error.', default: 'info' },
+};
+export async function runOperator(argv) {
+    if (argv.includes('--help')) {
+        process.stdout.write(`Usage: shoal operator [flags]\n${flagHelp(operatorFlags)}\n`);
+        return 0;
+    }
+    const flags = parseFlags(operatorFlags, argv);
+    const log = createLogger({ component: 'operator' }, { level: flags['log-level'] });
+    const config = new KubeConfig();
+    if (flags.kubeconfig)
+        config.loadFromFile(flags.kubeconfig);
+    else
+        config.loadFromDefault();
+    const client = KubeClient.fromKubeConfig(config);
+    const identity = `${process.env['POD_NAME'] ?? hostname()}_${randomUUID()}`;
+    const manager = new Manager({
+        client,
+        logger: log,
+        metricsBindAddress: flags['metrics-bind-address'],
+        healthBindAddress: flags['health-probe-bind-address'],
+        leaderElection: parseBool(flags['leader-elect'], 'leader-elect')
+            ? { namespace: flags['leader-election-namespace'], name: flags['leader-election-id'], identity }
+            : undefined,
+    });
+    mirrorPolicyController(manager);
+    const scheduling = {
+        manager,
+        workloads: manager.informers.for(workloadType),
+        nodes: manager.informers.for(nodeType),
+        accounting: new NodeAccounting(),
+    };
+    workloadController(scheduling, parsePositiveInteger(flags['workload-concurrency'], 'workload-concurrency'));
+    nodeLifecycleController(scheduling, {
+        leaseTimeoutMs: parseDuration(flags['node-lease-timeout']),
+        lostGraceMs: parseDuration(flags['node-lost-grace-period']),
+    });
+    log.info('starting', { identity, server: client.server });
+    return runUntilSignalled(manager, () => client.close());
+}
