@@ -1,6 +1,7 @@
 // The mirror subsystem of one agent, assembled: identity → libp2p DHT (membership from Node CRs) → advertiser,
 // the two HTTP listeners (containerd-facing on loopback, peer-facing with signed requests), the peer source,
 // and the MirrorPolicy side (hosts.toml, preheat, MirrorReady). agents/main.ts only calls startMirrorAgent.
+import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import { nodeType, type Node } from '../../operator/src/api/generated/types.ts';
 import type { Logger } from '../../operator/src/runtime/log.ts';
@@ -21,6 +22,11 @@ import { PeerSource } from './peer-source.ts';
 import { startMirrorPolicyAgent, type MirrorPolicyAgent } from './policy-agent.ts';
 import type { EffectiveMirrorConfig } from './policy.ts';
 import { MirrorServer } from './server.ts';
+import { DigestOwners } from './upstream/owners.ts';
+import { UpstreamMetrics } from './upstream/metrics.ts';
+import { RegistryClient } from './upstream/registry-client.ts';
+import { UpstreamFetcher } from './upstream/single-flight.ts';
+import { UpstreamSource } from './upstream/upstream-source.ts';
 
 export interface MirrorAgentOptions {
   manager: Manager;
@@ -67,15 +73,28 @@ export async function startMirrorAgent(options: MirrorAgentOptions): Promise<Mir
   const local = new ContainerdSource({ client: containerd, logger: logger.child({ part: 'containerd-source' }) });
   const signer = new PeerSigner(identity.privateKey);
   const peers = new PeerSource({ resolver, signer, logger: logger.child({ part: 'peer-source' }), metrics });
+  // Cold-pull coalescing: one node per digest fetches it upstream and streams it to the others (upstream/).
+  let mirrored = new Set<string>();
+  const owners = new DigestOwners(directory, signer.peerId);
+  const upstreamMetrics = new UpstreamMetrics(metrics);
+  const fetcher = await UpstreamFetcher.create({
+    client: new RegistryClient({ logger: logger.child({ part: 'upstream' }), metrics: upstreamMetrics }),
+    spoolDir: join(options.stateDir, 'mirror-spool'),
+    logger: logger.child({ part: 'upstream' }),
+    metrics: upstreamMetrics,
+  });
+  const upstream = new UpstreamSource({ fetcher, isOwner: (digest) => owners.isOwner(digest), allowRegistry: (registry) => mirrored.has(canonicalRegistry(registry)) });
+  // The owner may first have to reach upstream: its answer can take longer than a peer's.
+  const owner = new PeerSource({ name: 'owner', resolver: owners, forwardOrigin: true, signer, health: peers.health, retries: 0, requestTimeoutMs: 30_000, logger: logger.child({ part: 'owner-source' }), metrics });
   const peerServer = new MirrorServer({
-    sources: [local],
+    sources: [local, upstream],
     logger: logger.child({ listener: 'peer' }),
     metrics,
     peerAuth: new PeerAuthenticator({ selfPeerId: signer.peerId, isMember: (id) => directory.has(id) }),
   });
   const peerPort = await peerServer.listen(options.peerBind.port, options.peerBind.host);
   const endpoint = `http://${bracketed(options.advertiseHost)}:${peerPort}`;
-  const internal = new MirrorListener(() => new MirrorServer({ sources: [local, peers], logger: logger.child({ listener: 'internal' }), metrics }), logger);
+  const internal = new MirrorListener(() => new MirrorServer({ sources: [local, peers, upstream, owner], logger: logger.child({ listener: 'internal' }), metrics }), logger);
   if (options.internalBind) await internal.bind(options.internalBind.port, options.internalBind.host);
 
   const runtime: MirrorRuntimeProvider = {
@@ -98,6 +117,7 @@ export async function startMirrorAgent(options: MirrorAgentOptions): Promise<Mir
 
   const apply = async (config: EffectiveMirrorConfig | undefined): Promise<void> => {
     advertiser.setImageFilter(tagFilter(config));
+    mirrored = new Set((config?.registries ?? []).map((r) => canonicalRegistry(r.host)));
     if (!config) return;
     const tags = { resolveTags: config.resolveTags, resolveLatest: config.resolveLatest };
     peerServer.configure(tags);
@@ -120,7 +140,8 @@ export async function startMirrorAgent(options: MirrorAgentOptions): Promise<Mir
       // Withdraw first, so peers stop asking while the listeners still answer.
       await advertiser.stop();
       resolver.stop();
-      await Promise.all([peerServer.close(), internal.close(), peers.close()]);
+      await Promise.all([peerServer.close(), internal.close(), peers.close(), owner.close()]);
+      await fetcher.close();
       await p2p.stop();
     },
   };

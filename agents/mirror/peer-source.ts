@@ -15,7 +15,7 @@ import { PeerHealth } from './peer-health.ts';
 import { peerIdOf, peerMarkerHeader, peerMarkerValue, peerOrigin } from './protocol.ts';
 import type { ContentKey, Resolver } from './resolver.ts';
 import { isSha256Digest } from './routes.ts';
-import type { BlobDescriptor, ByteRange, ContentSource, ManifestDescriptor } from './source.ts';
+import type { BlobDescriptor, BlobOrigin, ByteRange, ContentSource, ManifestDescriptor } from './source.ts';
 import { IntegrityError, StreamCheck } from './verify.ts';
 
 /** The knobs MirrorPolicy sets at runtime. */
@@ -43,6 +43,13 @@ export interface PeerSourceOptions extends PeerSourceSettings {
   smallBlobBytes?: number;
   /** HTTP client; default an undici Agent with keep-alive, closed by close(). */
   dispatcher?: Dispatcher;
+  /** For logs and metrics; default `peers`. */
+  name?: string;
+  /**
+   * Ask for blobs under their own repository and `?ns=` registry, and only when the request names them: the
+   * peer may have to fetch the blob upstream (cold-pull coalescing, upstream/). Default false (`shoal/peer`).
+   */
+  forwardOrigin?: boolean;
 }
 
 /** Peers serve digests whatever the repository (content is global per containerd namespace); any valid name does. */
@@ -84,8 +91,9 @@ function header(headers: Dispatcher.ResponseData['headers'], name: string): stri
 }
 
 export class PeerSource implements ContentSource {
-  readonly name = 'peers';
+  readonly name: string;
   readonly local = false;
+  readonly #forwardOrigin: boolean;
   readonly #resolver: Resolver;
   readonly #signer: PeerSigner;
   readonly #logger: Logger;
@@ -104,6 +112,8 @@ export class PeerSource implements ContentSource {
   #manifestBytes = 0;
 
   constructor(options: PeerSourceOptions) {
+    this.name = options.name ?? 'peers';
+    this.#forwardOrigin = options.forwardOrigin ?? false;
     this.#resolver = options.resolver;
     this.#signer = options.signer;
     this.#logger = options.logger;
@@ -140,6 +150,7 @@ export class PeerSource implements ContentSource {
   }
 
   async resolveTag(registry: string, name: string, tag: string, signal: AbortSignal): Promise<ManifestDescriptor | undefined> {
+    if (this.#forwardOrigin) return undefined; // only blobs are coalesced; manifests are small
     const path = `/v2/${name}/manifests/${tag}?ns=${encodeURIComponent(registry)}`;
     return this.#lookup(tagKey(registry, name, tag), signal, async (peer, deadline) => {
       const res = await this.#request(peer, 'HEAD', path, { signal: deadline });
@@ -157,6 +168,7 @@ export class PeerSource implements ContentSource {
   }
 
   async manifest(digest: string, signal: AbortSignal): Promise<ManifestDescriptor | undefined> {
+    if (this.#forwardOrigin) return undefined;
     const path = `/v2/${digestRepository}/manifests/${digest}`;
     return this.#lookup(digest, signal, async (peer, deadline) => {
       const res = await this.#request(peer, 'GET', path, { signal: deadline });
@@ -193,8 +205,9 @@ export class PeerSource implements ContentSource {
     return bytes;
   }
 
-  async blob(digest: string, signal: AbortSignal): Promise<BlobDescriptor | undefined> {
-    const path = `/v2/${digestRepository}/blobs/${digest}`;
+  async blob(digest: string, signal: AbortSignal, origin?: BlobOrigin): Promise<BlobDescriptor | undefined> {
+    const path = this.#blobPath(digest, origin);
+    if (!path) return undefined;
     return this.#lookup(digest, signal, async (peer, deadline) => {
       const res = await this.#request(peer, 'HEAD', path, { signal: deadline });
       await res.body.dump();
@@ -207,29 +220,36 @@ export class PeerSource implements ContentSource {
     });
   }
 
-  read(digest: string, range: ByteRange, signal: AbortSignal): AsyncIterable<Uint8Array> {
-    return this.#read(digest, range, signal);
+  read(digest: string, range: ByteRange, signal: AbortSignal, origin?: BlobOrigin): AsyncIterable<Uint8Array> {
+    return this.#read(digest, range, signal, origin);
   }
 
-  async *#read(digest: string, range: ByteRange, signal: AbortSignal): AsyncGenerator<Buffer> {
+  /** Where a peer serves the blob: any repository will do, unless the peer may need the origin (forwardOrigin). */
+  #blobPath(digest: string, origin: BlobOrigin | undefined): string | undefined {
+    if (!this.#forwardOrigin) return `/v2/${digestRepository}/blobs/${digest}`;
+    return origin && `/v2/${origin.repository}/blobs/${digest}?ns=${encodeURIComponent(origin.registry)}`;
+  }
+
+  async *#read(digest: string, range: ByteRange, signal: AbortSignal, origin: BlobOrigin | undefined): AsyncGenerator<Buffer> {
+    const path = this.#blobPath(digest, origin);
+    if (!path) throw new Error(`${this.name}: ${digest} asked without its registry and repository`);
     let located = this.#located.get(digest);
     if (!located || Date.now() - located.at > locatedTtlMs) {
-      if (!(await this.blob(digest, signal))) throw new Error(`no peer holds ${digest}`);
+      if (!(await this.blob(digest, signal, origin))) throw new Error(`no peer holds ${digest}`);
       located = this.#located.get(digest);
       if (!located) throw new Error(`no peer holds ${digest}`);
     }
     if (range.offset + range.length > located.size) throw new RangeError(`range ${range.offset}+${range.length} is past the end of ${digest} (${located.size} bytes)`);
     if (located.size <= this.#smallBlobBytes) {
-      const whole = await this.#fetchWhole(digest, located, signal);
+      const whole = await this.#fetchWhole(digest, path, located, signal);
       yield whole.subarray(range.offset, range.offset + range.length);
       return;
     }
-    yield* this.#stream(digest, located, range, signal);
+    yield* this.#stream(digest, path, located, range, signal);
   }
 
   /** A small blob, fetched whole from one peer after another until one serves the right bytes. */
-  async #fetchWhole(digest: string, located: Located, signal: AbortSignal): Promise<Buffer> {
-    const path = `/v2/${digestRepository}/blobs/${digest}`;
+  async #fetchWhole(digest: string, path: string, located: Located, signal: AbortSignal): Promise<Buffer> {
     const found = await this.#lookup(
       digest,
       signal,
@@ -267,10 +287,9 @@ export class PeerSource implements ContentSource {
    * A large blob streamed through a digest check (length only for a partial range) that holds back the last
    * chunk; a peer that breaks off is replaced by the next one from the byte reached, with a Range request.
    */
-  async *#stream(digest: string, located: Located, range: ByteRange, signal: AbortSignal): AsyncGenerator<Buffer> {
+  async *#stream(digest: string, path: string, located: Located, range: ByteRange, signal: AbortSignal): AsyncGenerator<Buffer> {
     const whole = range.offset === 0 && range.length === located.size;
     const check = new StreamCheck(whole ? { digest, size: located.size } : { size: range.length });
-    const path = `/v2/${digestRepository}/blobs/${digest}`;
     const contributors = new Set<string>();
     let received = 0;
     for await (const peer of this.#candidates(digest, signal, located.peer)) {

@@ -16,7 +16,7 @@ import { peerAuthScheme, type PeerAuthenticator } from './peer-auth.ts';
 import { apiVersion, apiVersionHeader, isPeerRequest } from './protocol.ts';
 import { contentRange, parseRange, unsatisfiedRange } from './range.ts';
 import { isSha256Digest, parseRoute, type MirrorRoute } from './routes.ts';
-import type { ContentSource, ManifestDescriptor } from './source.ts';
+import type { BlobOrigin, ContentSource, ManifestDescriptor } from './source.ts';
 import { verifyChunks } from './verify.ts';
 
 /** What MirrorPolicy's `tags` set; changeable at runtime with configure(). */
@@ -230,8 +230,9 @@ export class MirrorServer {
   async #blob(exchange: Exchange, route: BlobRoute): Promise<void> {
     const { req, res } = exchange;
     const { digest, registry } = route;
+    const origin: BlobOrigin | undefined = registry === undefined ? undefined : { registry, repository: route.name };
     for (const source of this.#sourcesFor(exchange)) {
-      const blob = await this.#ask(exchange, source, 'blob', () => source.blob(digest, exchange.signal));
+      const blob = await this.#ask(exchange, source, 'blob', () => source.blob(digest, exchange.signal, origin));
       if (!blob) continue;
       if (blob.digest !== digest || !Number.isSafeInteger(blob.size) || blob.size < 0) {
         this.#logger.warn('content source answered for another blob', { source: source.name, digest, answered: blob.digest, size: blob.size });
@@ -258,7 +259,7 @@ export class MirrorServer {
       }
       // A whole blob is checked against its digest, a range against its length; either way the last chunk of a
       // bad stream is never sent, so a corrupt store cannot hand out a complete wrong blob.
-      const chunks = verifyChunks(source.read(digest, { offset, length }, exchange.signal), range.kind === 'full' ? { digest, size } : { size: length });
+      const chunks = verifyChunks(source.read(digest, { offset, length }, exchange.signal, origin), range.kind === 'full' ? { digest, size } : { size: length });
       // Wait for the first bytes before committing to 200: a blob collected since blob() is still a clean 404.
       const first = await this.#ask(exchange, source, 'read', () => chunks.next());
       if (!first) continue;

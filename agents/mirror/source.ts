@@ -14,6 +14,15 @@ export interface BlobDescriptor {
   size: number;
 }
 
+/**
+ * Where containerd is pulling a blob from (`?ns=` and the repository in the path). Content stores ignore it; the
+ * upstream sources need it to fetch the blob from its registry (upstream/).
+ */
+export interface BlobOrigin {
+  registry: string;
+  repository: string;
+}
+
 export interface ByteRange {
   offset: number;
   /** Bytes to read from `offset`; `offset + length` never exceeds the blob's size. */
@@ -36,7 +45,7 @@ export interface ContentSource {
   manifest(digest: string, signal: AbortSignal): Promise<ManifestDescriptor | undefined>;
   /** The manifest's bytes (small: at most 4 MiB). */
   readManifest(manifest: ManifestDescriptor, signal: AbortSignal): Promise<Buffer>;
-  blob(digest: string, signal: AbortSignal): Promise<BlobDescriptor | undefined>;
+  blob(digest: string, signal: AbortSignal, origin?: BlobOrigin): Promise<BlobDescriptor | undefined>;
   /** Streams `range` of the blob; the server checks length (and digest, for whole blobs) as it forwards. */
-  read(digest: string, range: ByteRange, signal: AbortSignal): AsyncIterable<Uint8Array>;
+  read(digest: string, range: ByteRange, signal: AbortSignal, origin?: BlobOrigin): AsyncIterable<Uint8Array>;
 }
