@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The single binary of the image: `shoal operator [flags]` or `shoal agent [flags]`.
+// The single binary of the image: `shoal operator [flags]`, `shoal agent [flags]`, or `shoal agent-cleanup`
+// (uninstall: gives containerd back its original hosts.toml files).
 const [command, ...args] = process.argv.slice(2);
 
 async function main(): Promise<number> {
@@ -12,8 +13,12 @@ async function main(): Promise<number> {
       const { runAgent } = await import('../agents/main.ts');
       return runAgent(args);
     }
+    case 'agent-cleanup': {
+      const { runAgentCleanup } = await import('../agents/cleanup.ts');
+      return runAgentCleanup(args);
+    }
     default:
-      process.stderr.write(`usage: shoal operator|agent [--help]\nunknown command ${JSON.stringify(command ?? '')}\n`);
+      process.stderr.write(`usage: shoal operator|agent|agent-cleanup [--help]\nunknown command ${JSON.stringify(command ?? '')}\n`);
       return 2;
   }
 }

@@ -2,6 +2,7 @@
 // own containerd, a MirrorPolicy applied through the API server, and the registry stopped half-way. Node B
 // pulls through containerd → hosts.toml → its agent → the DHT → node A's peer listener, and runs a Workload.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +24,7 @@ import { KubeClient } from '../../operator/src/runtime/kube.ts';
 import { createLogger } from '../../operator/src/runtime/log.ts';
 import { resourcePath } from '../../operator/src/runtime/resource.ts';
 import { textMetric } from '../metrics.ts';
-import { ensureNamespaces, makeKubeConfig, sharedControlPlane, waitFor } from './fixture.ts';
+import { ensureNamespaces, makeKubeConfig, repoRoot, sharedControlPlane, waitFor } from './fixture.ts';
 import { startAgent, startOperator, type ShoalProcess } from './support/shoal-process.ts';
 
 const quiet = createLogger({ test: 'mirror-e2e' }, { level: 'error' });
@@ -40,6 +41,8 @@ describe('P2P mirror end to end (operator + 2 agents + MirrorPolicy)', function 
   const ctr: ContainerdClient[] = [];
   const ns = 'mirror-e2e';
   const nodeName = (i: number): string => `mirror-e2e-${i}`;
+  let hostsPathA: string;
+  let originalHostsA: Buffer;
   let hostsPathB: string;
   let originalHostsB: Buffer;
 
@@ -66,6 +69,8 @@ describe('P2P mirror end to end (operator + 2 agents + MirrorPolicy)', function 
     await ensureNamespaces(client, ['shoal-system', nodeLeaseNamespace, ns]);
     dir = await mkdtemp(join(tmpdir(), 'shoal-mirror-e2e-'));
     env = await startNodeEnv({ dir: join(dir, 'env'), nodes: 2, logger: quiet });
+    hostsPathA = join(env.nodes[0]!.certsDir, env.registry.host, 'hosts.toml');
+    originalHostsA = await readFile(hostsPathA);
     hostsPathB = join(env.nodes[1]!.certsDir, env.registry.host, 'hosts.toml');
     originalHostsB = await readFile(hostsPathB);
     for (const node of env.nodes) ctr.push(await ContainerdClient.connect({ address: node.containerd.address, namespace: 'k8s.io', logger: quiet }));
@@ -179,6 +184,14 @@ describe('P2P mirror end to end (operator + 2 agents + MirrorPolicy)', function 
     assert.equal(response.status, 403, 'a signed request from a non-member is refused');
     const anonymous = await fetch(`${a.status!.mirror!.endpoint!}${target}`);
     assert.equal(anonymous.status, 401, 'an unsigned request is refused');
+  });
+
+  it('uninstall: a stopped agent leaves hosts.toml alone, and `shoal agent-cleanup` gives back the original byte for byte', async () => {
+    assert.equal(await agents[0]!.stop('SIGTERM'), 0);
+    assert.notDeepEqual(await readFile(hostsPathA), originalHostsA, 'a restart must not flap the mirror config');
+    const cleanup = spawnSync(process.execPath, [join(repoRoot, 'bin/shoal.ts'), 'agent-cleanup', `--containerd-config-path=${env.nodes[0]!.certsDir}`], { encoding: 'utf8' });
+    assert.equal(cleanup.status, 0, cleanup.stderr + cleanup.stdout);
+    assert.deepEqual(await readFile(hostsPathA), originalHostsA);
   });
 
   it('gives back the original hosts.toml byte for byte when the policy goes away', async () => {
