@@ -18,7 +18,7 @@ import { detectCgroup, type CgroupInfo } from './containerd/cgroup.ts';
 import type { ContainerdClient } from './containerd/client.ts';
 import { isNotFound } from './containerd/errors.ts';
 import { and, labelEquals, namespaceEquals, topicEquals } from './containerd/filters.ts';
-import type { TaskExit } from './containerd/tasks.ts';
+import type { TaskExit, TaskInfo } from './containerd/tasks.ts';
 import { StartError, ensureImage, removeIncarnation, startIncarnation } from './lifecycle.ts';
 import { crashLoopDelayMs, incarnationOf, label, logFile, type Incarnation } from './naming.ts';
 
@@ -36,6 +36,7 @@ interface Deps extends WorkloadRuntimeOptions {
   workloads: Informer<Workload>;
   cgroup: Promise<CgroupInfo>;
   pullFailures: Map<string, number>;
+  snapshot: ResyncSnapshot;
 }
 
 /** The part of a Workload's status the agent owns; conditions without transition times (writeStatus keeps them). */
@@ -45,11 +46,60 @@ interface Found extends Incarnation {
   id: string;
 }
 
+/**
+ * One resync's view of containerd — every container of ours and every task, from one list call each — so the
+ * periodic check of N Workloads costs 2 gRPC calls instead of 2N. A key's view is used once, by its next
+ * reconcile, and only if nothing could have changed it since the lists were asked for: no reconcile of that key
+ * ended after (containers change only in our reconciles) and no task exited (exits are events).
+ */
+export class ResyncSnapshot {
+  #containers = new Map<string, Found[]>();
+  #tasks = new Map<string, TaskInfo>();
+  #takenAt = 0;
+  #exits = 0;
+  #exitsAtTake = 0;
+  readonly #lastReconciled = new Map<string, number>();
+
+  /** Stores a view listed from `askedAt` (taken before the list calls) for `keys` and any key with containers. */
+  set(askedAt: number, exitsAtAsk: number, found: readonly Found[], tasks: readonly TaskInfo[], keys: Iterable<string>): void {
+    this.#containers = new Map();
+    for (const key of keys) this.#containers.set(key, []);
+    for (const c of found) this.#containers.set(c.key, [...(this.#containers.get(c.key) ?? []), c]);
+    this.#tasks = new Map(tasks.filter((t) => t.execId === '').map((t) => [t.containerId, t]));
+    this.#takenAt = askedAt;
+    this.#exitsAtTake = exitsAtAsk;
+    // Only reconciles that ended after the lists were asked for can invalidate this view.
+    for (const [k, at] of this.#lastReconciled) if (at < askedAt) this.#lastReconciled.delete(k);
+  }
+
+  get exits(): number {
+    return this.#exits;
+  }
+
+  /** A task exited: every view taken before is stale. */
+  exited(): void {
+    this.#exits++;
+    this.#containers.clear();
+  }
+
+  /** The key's containers and their tasks if its view is still true; consumed either way. */
+  take(key: string): { found: Found[]; task(id: string): TaskInfo | undefined } | undefined {
+    const found = this.#containers.get(key);
+    this.#containers.delete(key);
+    if (!found || this.#exits !== this.#exitsAtTake || (this.#lastReconciled.get(key) ?? -Infinity) >= this.#takenAt) return undefined;
+    return { found, task: (id) => this.#tasks.get(id) };
+  }
+
+  reconciled(key: string): void {
+    this.#lastReconciled.set(key, performance.now());
+  }
+}
+
 export function runWorkloads(options: WorkloadRuntimeOptions): Controller {
   const { manager, node, logger } = options;
   // Only the Workloads bound here: a selectable field of the CRD, so the API server filters.
   const workloads = manager.informers.for<Workload>(workloadType, { fieldSelector: `status.nodeName=${node}` });
-  const deps: Deps = { ...options, workloads, cgroup: detectCgroup(), pullFailures: new Map() };
+  const deps: Deps = { ...options, workloads, cgroup: detectCgroup(), pullFailures: new Map(), snapshot: new ResyncSnapshot() };
   const controller = new Controller({ name: 'agent-workload', logger, metrics: manager.metrics, concurrency: 4, reconcile: (ctx) => reconcileBound(ctx, deps) });
   workloads.addHandler(enqueueObject(controller));
   manager.addLeaderRunnable((signal) => controller.run(signal));
@@ -70,10 +120,19 @@ async function incarnations({ containerd, node }: Deps, key?: string): Promise<F
   });
 }
 
-export async function reconcileBound({ key, log }: ReconcileContext, deps: Deps): Promise<ReconcileResult> {
+export async function reconcileBound(ctx: ReconcileContext, deps: Deps): Promise<ReconcileResult> {
+  const view = deps.snapshot.take(ctx.key);
+  try {
+    return await reconcileWith(ctx, deps, view);
+  } finally {
+    deps.snapshot.reconciled(ctx.key);
+  }
+}
+
+async function reconcileWith({ key, log }: ReconcileContext, deps: Deps, view: ReturnType<ResyncSnapshot['take']>): Promise<ReconcileResult> {
   const { containerd, client } = deps;
   const workload = deps.workloads.get(key);
-  const found = await incarnations(deps, key);
+  const found = view?.found ?? (await incarnations(deps, key));
   if (!workload) {
     // Deleted, or rebound elsewhere while we could not see it: never run it here again.
     for (const c of found) await removeIncarnation(containerd, c.id, c.graceSeconds);
@@ -90,15 +149,17 @@ export async function reconcileBound({ key, log }: ReconcileContext, deps: Deps)
   const uid = workload.metadata.uid ?? '';
   for (const stale of found.filter((c) => c.uid !== uid || c.attempt !== attempt)) await removeIncarnation(containerd, stale.id, grace);
   const current = found.filter((c) => c.uid === uid && c.attempt === attempt).sort((a, b) => b.restart - a.restart)[0];
-  if (current) return observe(workload, current, deps, log);
+  if (current) return observe(workload, current, deps, log, view?.task(current.id));
   return start(workload, deps, log);
 }
 
-async function observe(workload: Workload, current: Found, deps: Deps, log: Logger): Promise<ReconcileResult> {
-  const task = await deps.containerd.tasks.get(current.id).catch((err: unknown) => {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  });
+async function observe(workload: Workload, current: Found, deps: Deps, log: Logger, listed: TaskInfo | undefined): Promise<ReconcileResult> {
+  const task =
+    listed ??
+    (await deps.containerd.tasks.get(current.id).catch((err: unknown) => {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }));
   if (task?.status === 'running' || task?.status === 'paused') {
     await writeStatus(deps, workload, running(workload, current.id, workload.status?.imageID, workload.status?.startedAt ?? kubeTime()));
     return {};
@@ -267,6 +328,7 @@ async function watchExits(deps: Deps, controller: Controller, signal: AbortSigna
       for await (const envelope of stream) {
         backoff.reset();
         if (envelope.event.type !== 'TaskExit') continue;
+        deps.snapshot.exited();
         const container = await deps.containerd.containers.get(envelope.event.containerId).catch(() => undefined);
         const incarnation = container && incarnationOf(container);
         if (incarnation) controller.enqueue(incarnation.key);
@@ -289,6 +351,11 @@ async function resync(deps: Deps, controller: Controller, signal: AbortSignal): 
 }
 
 async function enqueueEverything(deps: Deps, controller: Controller): Promise<void> {
-  for (const w of deps.workloads.list()) controller.enqueue(`${w.metadata.namespace}/${w.metadata.name}`);
-  for (const c of await incarnations(deps)) controller.enqueue(c.key);
+  const askedAt = performance.now();
+  const exits = deps.snapshot.exits;
+  const [found, tasks] = await Promise.all([incarnations(deps), deps.containerd.tasks.list()]);
+  const keys = deps.workloads.list().map((w) => `${w.metadata.namespace}/${w.metadata.name}`);
+  deps.snapshot.set(askedAt, exits, found, tasks, keys);
+  for (const key of keys) controller.enqueue(key);
+  for (const c of found) controller.enqueue(c.key);
 }
