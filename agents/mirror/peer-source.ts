@@ -171,15 +171,8 @@ export class PeerSource implements ContentSource {
     if (this.#forwardOrigin) return undefined;
     const path = `/v2/${digestRepository}/manifests/${digest}`;
     return this.#lookup(digest, signal, async (peer, deadline) => {
-      const res = await this.#request(peer, 'GET', path, { signal: deadline });
-      if (res.statusCode === 404) {
-        await res.body.dump();
-        return undefined;
-      }
-      if (res.statusCode !== 200) {
-        await res.body.dump();
-        throw new PeerAttemptError('peer-error', `GET manifest answered ${res.statusCode}`);
-      }
+      const res = await this.#get(peer, path, deadline, 'manifest');
+      if (!res) return undefined;
       const mediaType = (header(res.headers, 'content-type') ?? '').split(';')[0]?.trim() ?? '';
       const bytes = await this.#readBody(res, maxManifestBytes, peer);
       // Fully verified before the server sends a byte: a lying peer costs this request nothing.
@@ -248,21 +241,23 @@ export class PeerSource implements ContentSource {
     yield* this.#stream(digest, path, located, range, signal);
   }
 
+  /** GET `path` from `peer`: the response on 200, undefined on 404 (body drained), a peer error otherwise. */
+  async #get(peer: URL, path: string, signal: AbortSignal, what: string): Promise<Dispatcher.ResponseData | undefined> {
+    const res = await this.#request(peer, 'GET', path, { signal });
+    if (res.statusCode === 200) return res;
+    await res.body.dump();
+    if (res.statusCode === 404) return undefined;
+    throw new PeerAttemptError('peer-error', `GET ${what} answered ${res.statusCode}`);
+  }
+
   /** A small blob, fetched whole from one peer after another until one serves the right bytes. */
   async #fetchWhole(digest: string, path: string, located: Located, signal: AbortSignal): Promise<Buffer> {
     const found = await this.#lookup(
       digest,
       signal,
       async (peer, deadline) => {
-        const res = await this.#request(peer, 'GET', path, { signal: deadline });
-        if (res.statusCode === 404) {
-          await res.body.dump();
-          return undefined;
-        }
-        if (res.statusCode !== 200) {
-          await res.body.dump();
-          throw new PeerAttemptError('peer-error', `GET blob answered ${res.statusCode}`);
-        }
+        const res = await this.#get(peer, path, deadline, 'blob');
+        if (!res) return undefined;
         // Bounded by the small-blob limit rather than the announced size: the HEAD may have been the lie.
         const bytes = await this.#readBody(res, this.#smallBlobBytes, peer);
         this.#verify(digest, bytes);
