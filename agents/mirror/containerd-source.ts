@@ -1,6 +1,8 @@
 // The local ContentSource: containerd's content store and image records (namespace k8s.io, where CRI pulls),
 // read over the agent's ContainerdClient. Lookups carry short deadlines: a slow answer is worse than a 404,
 // after which containerd simply tries the next host.
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from '../../operator/src/runtime/log.ts';
 import type { ContentInfo, ReadOptions } from '../runtime/containerd/content.ts';
 import { isNotFound } from '../runtime/containerd/errors.ts';
@@ -31,6 +33,12 @@ export interface ContainerdSourceOptions {
   manifestTimeoutMs?: number;
   /** Manifest media types remembered by digest (content never changes under its digest); default 1024. */
   mediaTypeCacheSize?: number;
+  /**
+   * containerd's content store directory (`<root>/io.containerd.content.v1.content`), when the agent can read it:
+   * blobs are then streamed from their files (committed blobs never change) instead of through Content.Read,
+   * which gRPC holds to a fraction of the disk's speed. Blobs missing there still go through gRPC.
+   */
+  contentDir?: string;
 }
 
 export class ContainerdSource implements ContentSource {
@@ -41,6 +49,7 @@ export class ContainerdSource implements ContentSource {
   readonly #lookupTimeoutMs: number;
   readonly #manifestTimeoutMs: number;
   readonly #cacheSize: number;
+  readonly #contentDir: string | undefined;
   /** digest → manifest media type, or '' for "not a manifest"; insertion order doubles as LRU order. */
   readonly #mediaTypes = new Map<string, string>();
 
@@ -48,6 +57,7 @@ export class ContainerdSource implements ContentSource {
     this.#client = options.client;
     this.#logger = options.logger;
     this.#lookupTimeoutMs = options.lookupTimeoutMs ?? 1000;
+    this.#contentDir = options.contentDir;
     this.#manifestTimeoutMs = options.manifestTimeoutMs ?? 5000;
     this.#cacheSize = options.mediaTypeCacheSize ?? 1024;
   }
@@ -97,8 +107,31 @@ export class ContainerdSource implements ContentSource {
   }
 
   read(digest: string, range: ByteRange, signal: AbortSignal): AsyncIterable<Buffer> {
+    if (this.#contentDir && isSha256Digest(digest)) return this.#readFile(this.#contentDir, digest, range, signal);
+    return this.#readRpc(digest, range, signal);
+  }
+
+  #readRpc(digest: string, range: ByteRange, signal: AbortSignal): AsyncIterable<Buffer> {
     // Content.Read: size 0 means "to the end", so an empty range must never be asked for (the server does not).
     return this.#client.content.read(digest, { offset: range.offset, size: range.length, signal, timeoutMs: null });
+  }
+
+  async *#readFile(contentDir: string, digest: string, range: ByteRange, signal: AbortSignal): AsyncGenerator<Buffer> {
+    let file: FileHandle;
+    try {
+      file = await open(join(contentDir, 'blobs', 'sha256', digest.slice('sha256:'.length)), 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#logger.warn('content file unreadable; reading through containerd', { digest, err });
+      yield* this.#readRpc(digest, range, signal);
+      return;
+    }
+    // The open descriptor keeps the bytes even if containerd's GC unlinks the file meanwhile.
+    try {
+      const stream = file.createReadStream({ start: range.offset, end: range.offset + range.length - 1, highWaterMark: 1024 * 1024, signal, autoClose: false });
+      for await (const chunk of stream) yield chunk as Buffer;
+    } finally {
+      await file.close();
+    }
   }
 
   #info(digest: string, signal: AbortSignal): Promise<Pick<ContentInfo, 'digest' | 'size'> | undefined> {

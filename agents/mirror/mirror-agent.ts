@@ -37,6 +37,8 @@ export interface MirrorAgentOptions {
   stateDir: string;
   /** containerd's registry config_path, where hosts.toml files go. */
   certsDir: string;
+  /** containerd's content store directory, when readable: blobs are served from their files (containerd-source.ts). */
+  contentDir?: string;
   /** The containerd-facing listener: a loopback `host:port`, or undefined to follow the policy's mirrorPort on 127.0.0.1. */
   internalBind: { host: string; port: number } | undefined;
   /** The peer-facing listener's bind address. */
@@ -70,7 +72,7 @@ export async function startMirrorAgent(options: MirrorAgentOptions): Promise<Mir
   // Nothing is advertised under a tag until a policy says which registries this node mirrors.
   const advertiser = new Advertiser({ containerd, publisher: p2p, logger: logger.child({ part: 'advertiser' }), metrics, imageFilter: () => false });
 
-  const local = new ContainerdSource({ client: containerd, logger: logger.child({ part: 'containerd-source' }) });
+  const local = new ContainerdSource({ client: containerd, logger: logger.child({ part: 'containerd-source' }), ...(options.contentDir ? { contentDir: options.contentDir } : {}) });
   const signer = new PeerSigner(identity.privateKey);
   const peers = new PeerSource({ resolver, signer, logger: logger.child({ part: 'peer-source' }), metrics });
   // Cold-pull coalescing: one node per digest fetches it upstream and streams it to the others (upstream/).
