@@ -279,6 +279,51 @@ export async function buildBusyboxImage(options: BuildImageOptions = {}): Promis
   return { manifest, manifestBytes, manifestDigest: sha256(manifestBytes), config, configBytes, configDigest, layers };
 }
 
+export interface RandomImageOptions {
+  /** Seeds the bytes: the same seed, layer count and size give the same digests. */
+  seed: string;
+  /** Number of layers; the bytes are split evenly (the last one takes the remainder). */
+  layers: number;
+  /** Total size of the random files across all layers; each layer blob is a few bytes more (tar + gzip framing). */
+  totalBytes: number;
+}
+
+/**
+ * An image of `layers` layers, each one file `data/layer-<i>.bin` of incompressible seeded bytes, for transfer
+ * benchmarks (no busybox: nothing runs from it). Layers are gzip with stored blocks, as for `extraLayerSizeBytes`.
+ */
+export async function buildRandomImage(options: RandomImageOptions): Promise<OciImage> {
+  const { seed, layers: count, totalBytes } = options;
+  if (!Number.isSafeInteger(count) || count < 1) throw new Error(`layers must be a positive integer, got ${count}`);
+  if (!Number.isSafeInteger(totalBytes) || totalBytes < count) throw new Error(`totalBytes must be an integer ≥ layers, got ${totalBytes}`);
+  const each = Math.floor(totalBytes / count);
+  const layers: ImageLayer[] = [];
+  for (let i = 0; i < count; i++) {
+    const size = i === count - 1 ? totalBytes - each * (count - 1) : each;
+    const entries = new Map<string, TarEntry>();
+    addEntry(entries, { path: `data/layer-${i}.bin`, type: 'file', mode: 0o644, size, chunks: () => randomChunks(`${seed}:${i}:${size}`, size) });
+    layers.push(await buildLayer(entries, zlibConstants.Z_NO_COMPRESSION));
+  }
+  const config: OciImageConfig = {
+    architecture: ociArchitecture(),
+    os: 'linux',
+    created: fixedCreated,
+    config: { Env: [`PATH=${defaultPath}`], Cmd: ['/data'], Labels: { 'dev.shoal.test-image': `random:${seed}` } },
+    rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+    history: layers.map(() => ({ created: fixedCreated, created_by: 'shoal hack/images.ts: random layer' })),
+  };
+  const configBytes = Buffer.from(JSON.stringify(config));
+  const configDigest = sha256(configBytes);
+  const manifest: OciManifest = {
+    schemaVersion: 2,
+    mediaType: mediaTypes.manifest,
+    config: { mediaType: mediaTypes.config, digest: configDigest, size: configBytes.length },
+    layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
+  };
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  return { manifest, manifestBytes, manifestDigest: sha256(manifestBytes), config, configBytes, configDigest, layers };
+}
+
 // ---------------------------------------------------------------------------------------------
 // OCI distribution push (fetch).
 
