@@ -94,6 +94,13 @@ describe('make up: the local cluster', function () {
       return /^(Succeeded|Failed) /.test(wl.stdout) && wl.stdout;
     }, { what: 'the sample Workload to finish', timeoutMs: 60_000, intervalMs: 500 });
     assert.match(phase, new RegExp(`^Succeeded (${localNodes.join('|')}) 0$`));
+    // The sample MirrorPolicy: both agents mirror the local registry and preheat busybox (the sample's worker-1,
+    // a Node with no agent, is selected too and stays Pending).
+    const preheated = await waitFor(async () => {
+      const mp = await kubectl('get', 'mp', 'default', '-o', 'jsonpath={.status.nodesReady} {range .status.preheat[*]}{.node}={.phase} {end}');
+      return localNodes.every((n) => mp.stdout.includes(`${n}=Completed`)) && mp.stdout;
+    }, { what: 'the sample MirrorPolicy preheated on both agents', timeoutMs: 60_000, intervalMs: 500 });
+    assert.match(preheated, /^2 /, 'both agents serve the mirror');
   });
 
   it('down stops every process and leaves no mount', async () => {
