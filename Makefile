@@ -9,7 +9,7 @@ SHELL := /bin/bash
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH):/usr/local/go/bin
 NODE_STAMP := node_modules/.shoal-installed
 
-.PHONY: help deps tools generate verify-generated typecheck test test-unit test-integration up down status clean
+.PHONY: help deps tools generate verify-generated typecheck build test test-unit test-integration up down status clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -36,6 +36,11 @@ verify-generated: deps ## Fail if operator/src/api/generated is stale
 typecheck: deps ## Strict TypeScript check (no emit: Node 24 runs the .ts sources directly)
 	tsc -p tsconfig.json
 
+build: deps ## Emit the runtime as JavaScript into build/ (what the image runs; `make typecheck` checks types)
+	rm -rf build
+	tsc -p tsconfig.build.json
+	cp -r agents/runtime/containerd/proto build/agents/runtime/containerd/
+
 test-unit: deps ## Unit tests only
 	mocha 'test/unit/**/*.test.ts'
 
@@ -46,10 +51,11 @@ test: deps tools system-deps verify-generated typecheck ## Everything CI runs
 	mocha --timeout 180000 --require test/integration/fixture.ts 'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts'
 
 .PHONY: bench
-bench: deps tools system-deps ## Benchmarks, not tests: scheduler, Workload start, agent idle cost (results: docs/benchmarks.md)
+bench: deps tools system-deps build ## Benchmarks, not tests: scheduler, Workload start, agent idle cost, P2P mirror (results: docs/benchmarks.md)
 	node bench/scheduling.ts
 	node bench/startup.ts
 	node bench/agent-idle.ts
+	node bench/mirror.ts
 
 up: deps tools system-deps ## Start a local Shoal cluster (control plane, operator, registry, two nodes with containerd + agent)
 	node hack/cluster.ts up

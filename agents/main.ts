@@ -12,7 +12,7 @@ import { startLogsServer } from './logs/server.ts';
 import { ensureNode, type NodeIdentity } from './node/registration.ts';
 import { runStatusReporter } from './node/status-reporter.ts';
 import { ContainerdClient } from './runtime/containerd/client.ts';
-import { startMirrorAgent, type MirrorAgent } from './mirror/mirror-agent.ts';
+import type { MirrorAgent } from './mirror/mirror-agent.ts';
 import { advertisedHost } from './node/host.ts';
 import { ImageInventory } from './node/image-inventory.ts';
 import { parseBindAddress } from '../operator/src/runtime/http.ts';
@@ -113,6 +113,8 @@ async function startMirror(flags: AgentFlags, manager: Manager, containerd: Cont
   const peerBind = parseBindAddress(flags['mirror-peer-bind-address']);
   if (!peerBind) return undefined;
   const list = (text: string): string[] => text.split(',').map((s) => s.trim()).filter(Boolean);
+  // Loaded only when enabled: libp2p and the mirror cost ~40 MiB of an agent's memory.
+  const { startMirrorAgent } = await import('./mirror/mirror-agent.ts');
   return startMirrorAgent({
     manager,
     node,

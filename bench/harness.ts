@@ -2,12 +2,14 @@
 // a real node (hack/env.ts containerd + registry, the real operator and agent processes), percentiles, a bounded
 // request pool, watch timestamps from the operator's own Informer, and the JSON summary each bench prints.
 // Benchmarks are not tests: `make bench` runs them, `make test` does not. Logs go to stderr, the summary to stdout.
-import { readFileSync, readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitNodesReady } from '../hack/cluster.ts';
-import { ControlPlane, installCRDs } from '../hack/controlplane.ts';
+import { ControlPlane, freePort, installCRDs } from '../hack/controlplane.ts';
 import { startNodeEnv, type NodeEnv } from '../hack/env.ts';
 import type { Workload } from '../operator/src/api/generated/types.ts';
 import { workloadType } from '../operator/src/api/generated/types.ts';
@@ -18,7 +20,7 @@ import { Informer } from '../operator/src/runtime/informer.ts';
 import { KubeClient, isAlreadyExists, type KubeApiError } from '../operator/src/runtime/kube.ts';
 import { createLogger, type Logger } from '../operator/src/runtime/log.ts';
 import { coreTypes, objectKey, resourcePath } from '../operator/src/runtime/resource.ts';
-import { startAgent, startOperator, type ShoalProcess } from '../test/integration/support/shoal-process.ts';
+import { startAgent, startOperator, type AgentOptions, type ShoalProcess } from '../test/integration/support/shoal-process.ts';
 
 export const repoRoot = join(import.meta.dirname, '..');
 export const logger = createLogger({ component: 'bench' });
@@ -109,6 +111,25 @@ export function rssBytes(pid: number): number {
 export function cpuMeter(pids: Record<string, number>): () => Record<string, number> {
   const before = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
   return () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, Math.round((cpuSeconds(pid) - (before[name] ?? 0)) * 10) / 10]));
+}
+
+/** Busy CPU seconds of the whole machine so far (all cores, from /proc/stat): the rest of a run's CPU is someone else's. */
+export function machineBusySeconds(): number {
+  const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+  return (user + nice + system + irq + softirq + steal) / clockTicks;
+}
+
+/** Like cpuMeter, plus `otherProcesses`: machine-wide busy CPU seconds that none of `pids` used (other work on the box). */
+export function cpuMeterWithOthers(pids: Record<string, number>): () => Record<string, number> {
+  const ours = cpuMeter(pids);
+  const before = machineBusySeconds();
+  return () => {
+    const used = ours();
+    const busy = machineBusySeconds() - before;
+    const sum = Object.values(used).reduce((a, b) => a + b, 0);
+    return { ...used, otherProcesses: Math.round(Math.max(0, busy - sum) * 10) / 10 };
+  };
 }
 
 /** The machine a number was measured on, for the summary. */
@@ -279,26 +300,74 @@ export interface BenchNode {
   image(name: string): string;
 }
 
+/** The agent's code: TypeScript through Node's type stripping (as the tests run it) or build/ (as the image runs it). */
+export type AgentEntry = 'src' | 'build';
+
 /** One real node: a seeded registry and containerd (hack/env.ts), the operator, and an agent with the default 10 s heartbeat. */
-export async function startBenchNode(cluster: BenchCluster, options: { agentNodeOptions?: string | undefined } = {}): Promise<BenchNode> {
+export async function startBenchNode(cluster: BenchCluster, options: { agentNodeOptions?: string | undefined; agentEntry?: AgentEntry; agentArgs?: string[] } = {}): Promise<BenchNode> {
   const env = await startNodeEnv({ dir: join(cluster.dir, 'env'), nodes: 1, logger: cluster.log.child({ component: 'node-env' }) });
   cluster.defer(() => env.stop({ purge: true }));
   const operator = await startBenchOperator(cluster);
   const node = env.nodes[0]!;
-  const agent = await withNodeOptions(options.agentNodeOptions, () =>
-    startAgent({
-      node: benchNodeName,
-      kubeconfig: cluster.cp.kubeconfigPath,
-      containerdAddress: node.containerd.address,
-      runcRoot: node.containerd.runcRoot,
-      stateDir: join(cluster.dir, 'agent'),
-      labels: benchNodeLabels,
-      args: ['--heartbeat-interval=10s'],
-    }),
-  );
+  const agentOptions: AgentOptions = {
+    node: benchNodeName,
+    kubeconfig: cluster.cp.kubeconfigPath,
+    containerdAddress: node.containerd.address,
+    runcRoot: node.containerd.runcRoot,
+    stateDir: join(cluster.dir, 'agent'),
+    labels: benchNodeLabels,
+    args: ['--heartbeat-interval=10s', ...(options.agentArgs ?? [])],
+  };
+  const agent = await withNodeOptions(options.agentNodeOptions, () => (options.agentEntry === 'build' ? startBuiltAgent(agentOptions) : startAgent(agentOptions)));
   cluster.defer(() => agent.stop('SIGTERM'));
   await waitNodesReady(cluster.cp.kubeconfigPath, [benchNodeName], 60_000, () => (agent.child.exitCode === null ? undefined : `the agent exited:\n${agent.output().slice(-3000)}`));
   return { env, operator, agent, image: (name) => `${env.registry.host}/${name}` };
+}
+
+/** `node build/bin/shoal.js agent …` with the flags test/integration/support/shoal-process.ts's startAgent passes. */
+async function startBuiltAgent(options: AgentOptions): Promise<ShoalProcess> {
+  const entry = join(repoRoot, 'build/bin/shoal.js');
+  if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`make build\` first`);
+  const [metricsPort, healthPort, logsPort] = [await freePort(), await freePort(), await freePort()];
+  const labels = Object.entries(options.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+  const child = spawn(
+    process.execPath,
+    [
+      entry,
+      'agent',
+      `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+      `--health-probe-bind-address=127.0.0.1:${healthPort}`,
+      `--logs-bind-address=127.0.0.1:${logsPort}`,
+      `--node-name=${options.node}`,
+      `--kubeconfig=${options.kubeconfig}`,
+      `--containerd-address=${options.containerdAddress}`,
+      `--runc-root=${options.runcRoot}`,
+      `--state-dir=${options.stateDir}`,
+      `--node-labels=${labels}`,
+      ...(options.args ?? []),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POD_NAME: `agent-${metricsPort}` } },
+  );
+  let log = '';
+  child.stdout.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  return {
+    child,
+    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
+    healthUrl: `http://127.0.0.1:${healthPort}`,
+    output: () => log,
+    metrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(),
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const escalate = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(escalate);
+      }
+    },
+  };
 }
 
 /** A Workload on the bench node. */

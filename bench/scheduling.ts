@@ -18,7 +18,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { workloadType, type Workload, type WorkloadStatus } from '../operator/src/api/generated/types.ts';
+import { nodeType, workloadType, type Node, type Workload, type WorkloadStatus } from '../operator/src/api/generated/types.ts';
 import { ownedConditions } from '../operator/src/runtime/conditions.ts';
 import type { KubeList } from '../operator/src/runtime/resource.ts';
 import { resourcePath } from '../operator/src/runtime/resource.ts';
@@ -27,7 +27,7 @@ import { renewLease } from '../agents/node/heartbeat.ts';
 import type { KubeClient } from '../operator/src/runtime/kube.ts';
 import { FakeAgent } from '../test/integration/support/fake-agent.ts';
 import type { ShoalProcess } from '../test/integration/support/shoal-process.ts';
-import { Milestones, apiserverWrites, cpuMeter, cpuProfileOptions, distribution, writesBetween, isBound, pool, printSummary, ratio, runBench, startBenchOperator, workloadBody, type BenchCluster, type Distribution } from './harness.ts';
+import { Milestones, apiserverWrites, cpuMeterWithOthers, cpuProfileOptions, distribution, writesBetween, isBound, pool, printSummary, ratio, runBench, startBenchOperator, workloadBody, type BenchCluster, type Distribution } from './harness.ts';
 import { readProfile, summarizeProfile } from './profile.ts';
 
 const { values: opts } = parseArgs({
@@ -54,7 +54,7 @@ interface Run {
   /** Create response → the watch shows status.nodeName, ms. */
   latencyMs: Distribution;
   wallSeconds: number;
-  /** CPU seconds per process over the run (2 cores: at most 2 × wallSeconds in all). */
+  /** CPU seconds per process over the run (2 cores: at most 2 × wallSeconds in all); otherProcesses is the rest of the machine. */
   cpuSeconds: Record<string, number>;
   /** Writes the API server served over the run, by verb and resource (Lease renewals of the fleet included). */
   apiserverWrites: Record<string, number>;
@@ -65,7 +65,7 @@ async function measure(cluster: BenchCluster, namespace: string, pids: Record<st
   const { client } = cluster;
   const bound = new Milestones(client, namespace, isBound);
   await bound.synced();
-  const cpu = cpuMeter({ ...pids, bench: process.pid });
+  const cpu = cpuMeterWithOthers({ ...pids, bench: process.pid });
   const writesBefore = await apiserverWrites(cluster.cp);
   const created = new Map<string, number>();
   const began = performance.now();
@@ -94,6 +94,25 @@ async function measure(cluster: BenchCluster, namespace: string, pids: Record<st
   };
 }
 
+/** From the operator's /metrics: count and mean ms of its scheduler writes by kind, and of the workload queue's wait and work. */
+function schedulerWrites(metrics: string): Record<string, { count: number; meanMs: number }> {
+  const mean = (series: string, labels: string): { count: number; meanMs: number } | undefined => {
+    const read = (suffix: string): number => Number(metrics.split('\n').find((l) => l.startsWith(`${series}_${suffix}{${labels}}`))?.split(' ')[1] ?? Number.NaN);
+    const count = read('count');
+    return Number.isFinite(count) ? { count, meanMs: Math.round((read('sum') / count) * 10000) / 10 } : undefined;
+  };
+  const out: Record<string, { count: number; meanMs: number }> = {};
+  for (const kind of ['bind', 'unschedulable']) {
+    const m = mean('shoal_scheduler_write_duration_seconds', `kind="${kind}"`);
+    if (m) out[`write ${kind}`] = m;
+  }
+  for (const [name, series] of [['queue wait', 'workqueue_queue_duration_seconds'], ['queue work', 'workqueue_work_duration_seconds']] as const) {
+    const m = mean(series, 'name="workload",controller="workload"');
+    if (m) out[name] = m;
+  }
+  return out;
+}
+
 /** What the operator writes when it binds, written here directly (one Scheduled condition; the operator also sets Ready). */
 function boundStatus(node: string): WorkloadStatus {
   const message = `Bound to node ${node}.`;
@@ -112,7 +131,8 @@ function renewLeases(client: KubeClient, names: readonly string[], everyMs: numb
 }
 
 async function deleteAll(cluster: BenchCluster, namespace: string): Promise<void> {
-  await cluster.client.request('DELETE', resourcePath(workloadType, namespace));
+  // Deleting 5000 objects in one call can outlast the client's default 30 s on a busy machine.
+  await cluster.client.request('DELETE', resourcePath(workloadType, namespace), { timeoutMs: 300_000 });
   for (;;) {
     const left = await cluster.client.request<KubeList<Workload>>('GET', resourcePath(workloadType, namespace), { query: { limit: 1 } });
     if (left.items.length === 0) return;
@@ -120,9 +140,18 @@ async function deleteAll(cluster: BenchCluster, namespace: string): Promise<void
   }
 }
 
-/** Waits until the operator's work queues stay empty (its start-up writes to 1000 Nodes are done). */
-async function settled(operator: ShoalProcess, timeoutMs: number): Promise<void> {
+/**
+ * Waits until the operator's start-up work is done: every Node shows its `allocated` status (those writes are paced,
+ * so they may still be due while the queues look empty) and its work queues stay empty.
+ */
+async function settled(operator: ShoalProcess, client: KubeClient, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (Date.now() > deadline) throw new Error('the operator did not publish every Node status');
+    const nodes = await client.request<KubeList<Node>>('GET', resourcePath(nodeType));
+    if (nodes.items.every((n) => n.status?.allocated)) break;
+    await sleep(1000);
+  }
   let quiet = 0;
   while (quiet < 3) {
     if (Date.now() > deadline) throw new Error('the operator did not settle');
@@ -154,11 +183,12 @@ await runBench('scheduling', ['bench', 'baseline', 'warmup'], async (cluster) =>
   await client.request('POST', resourcePath(workloadType, 'warmup'), { body: workloadBody('warmup', 'first', {}) });
   await warm.waitFor(1, 120_000);
   warm.stop();
-  await settled(operator, 300_000);
+  await settled(operator, client, 300_000);
   log.info('operator leading and settled');
 
   const shoal = await measure(cluster, 'bench', { ...controlPlane, operator: operator.child.pid ?? 0 });
-  log.info('operator run done', { ...shoal });
+  const writes = schedulerWrites(await operator.metrics().catch(() => ''));
+  log.info('operator run done', { ...shoal, writes });
   await operator.stop('SIGTERM');
   const profile = profileDir ? readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1) : undefined;
 
@@ -169,7 +199,7 @@ await runBench('scheduling', ['bench', 'baseline', 'warmup'], async (cluster) =>
     nodes: nodeCount,
     leaseRenewalSeconds: 10,
     baseline: { what: 'same creates + one status apply each, by the bench client, no operator', ...baseline },
-    shoal: { what: 'creates by the bench client, bindings by the operator process', ...shoal },
+    shoal: { what: 'creates by the bench client, bindings by the operator process', ...shoal, schedulerWrites: writes },
     ratio: {
       boundPerSecond: ratio(shoal.boundPerSecond, baseline.boundPerSecond),
       latencyP50: ratio(shoal.latencyMs.p50, baseline.latencyMs.p50),

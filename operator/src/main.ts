@@ -22,7 +22,7 @@ export const operatorFlags = {
   'health-probe-bind-address': { help: 'Address of /healthz and /readyz; 0 disables it.', default: ':8081' },
   'node-lease-timeout': { help: 'A node whose agent has not renewed its Lease for this long is Ready=False (LeaseExpired).', default: '40s' },
   'node-lost-grace-period': { help: 'After a node is NotReady this much longer, its Workloads fail with NodeLost and are rescheduled where restartPolicy allows.', default: '60s' },
-  'workload-concurrency': { help: 'Workloads scheduled in parallel.', default: '16' },
+  'workload-concurrency': { help: 'Binding writes in flight; decisions are made one at a time.', default: '128' },
   'log-level': { help: 'debug, info, warn or error.', default: 'info' },
 } satisfies Record<string, FlagSpec>;
 

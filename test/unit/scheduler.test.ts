@@ -119,6 +119,40 @@ describe('scheduler', () => {
     assert.equal(accounting.used('a').milliCpu, 0);
   });
 
+  it('keeps an assumption while its binding is in flight, and lets only its own failure undo it', () => {
+    const accounting = new NodeAccounting();
+    const w: Workload = { ...workload('w', { resources: { requests: { cpu: '1' } } }), metadata: { name: 'w', namespace: 'default', resourceVersion: '7' } };
+    const first = accounting.assume('default/w', w, 'a');
+    accounting.observe('default/w', w);
+    assert.ok(accounting.isAssumed('default/w'), 'the same unbound version seen again (a relist) keeps it');
+    assert.equal(accounting.used('a').milliCpu, 1000);
+    accounting.observe('default/w', { ...w, metadata: { ...w.metadata, resourceVersion: '8' } });
+    assert.ok(!accounting.isAssumed('default/w'), 'a newer unbound version means the binding cannot succeed');
+    assert.equal(accounting.used('a').milliCpu, 0);
+
+    const second = accounting.assume('default/w', { ...w, metadata: { ...w.metadata, resourceVersion: '8' } }, 'b');
+    accounting.forget('default/w', first);
+    assert.equal(accounting.used('b').milliCpu, 1000, "a stale write's failure does not undo a later decision");
+    accounting.forget('default/w', second);
+    assert.equal(accounting.used('b').milliCpu, 0);
+    assert.equal(accounting.assumedCount, 0);
+  });
+
+  it('never gives two workloads the last slot while bindings are only assumed', () => {
+    const accounting = new NodeAccounting();
+    const nodes = [node('a', { workloads: 1 }), node('b', { workloads: 1 })];
+    const placed: string[] = [];
+    for (const name of ['x', 'y', 'z']) {
+      const w = workload(name);
+      const d = schedule(w, nodes, accounting);
+      if ('node' in d) {
+        accounting.assume(`default/${name}`, w, d.node);
+        placed.push(d.node);
+      } else assert.equal(summarize(d.rejections, 2).message, '0/2 nodes are available: 2 TooManyWorkloads.');
+    }
+    assert.deepEqual(placed.sort(), ['a', 'b']);
+  });
+
   it('prefers nodes that already hold the image', () => {
     const d = schedule(workload('i', { image: 'busybox:1.36' }), [node('a'), node('b', { images: ['docker.io/library/busybox:1.36'] })], new NodeAccounting());
     assert.ok('node' in d && d.node === 'b');

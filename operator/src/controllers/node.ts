@@ -8,7 +8,8 @@ import { Controller, type ReconcileContext, type ReconcileResult } from '../runt
 import type { Informer } from '../runtime/informer.ts';
 import type { Lease } from '../runtime/leader.ts';
 import { objectKey } from '../runtime/resource.ts';
-import { applyStatus, patchStatus, removeFinalizer } from '../runtime/writes.ts';
+import { applyStatus, patchStatus, removeFinalizer, statusContains } from '../runtime/writes.ts';
+import { AllocatedPacer } from '../scheduler/allocated-pacer.ts';
 import { isTerminal } from '../scheduler/resources.ts';
 import { agentFinalizer, fieldManager, nodeLeaseNamespace } from './names.ts';
 import type { SchedulingDeps } from './workload.ts';
@@ -24,7 +25,17 @@ interface Deps extends SchedulingDeps {
   leases: Informer<Lease>;
   options: NodeLifecycleOptions;
   heartbeats: Heartbeats;
+  pacer: AllocatedPacer;
 }
+
+/** Writes of `allocated` alone, across all nodes (client-go's controller default is 20 QPS). */
+const allocatedWritesPerSecond = 20;
+/** While bindings are in flight a node's `allocated` waits at most this long: bindings have the API server first. */
+const allocatedMaxDeferMs = 30_000;
+/** Bindings landing on one node within this window are published in one write. */
+const allocatedCoalesceMs = 1000;
+/** The scheduler counts as busy this long after its last decision (in flight it may drain now and then). */
+const schedulerBusyMs = 2000;
 
 /** When we last saw each node's Lease change, by our own clock (skew-safe, like the leader election). */
 class Heartbeats {
@@ -47,14 +58,15 @@ class Heartbeats {
 export function nodeLifecycleController(deps: SchedulingDeps, options: NodeLifecycleOptions): Controller {
   const { manager, workloads, nodes } = deps;
   const leases = manager.informers.for<Lease>({ group: 'coordination.k8s.io', version: 'v1', plural: 'leases', kind: 'Lease', namespaced: true }, { namespace: nodeLeaseNamespace });
-  const full: Deps = { ...deps, leases, options, heartbeats: new Heartbeats() };
+  const pacer = new AllocatedPacer({ perSecond: allocatedWritesPerSecond, burst: allocatedWritesPerSecond, maxDeferMs: allocatedMaxDeferMs, recheckMs: allocatedCoalesceMs });
+  const full: Deps = { ...deps, leases, options, heartbeats: new Heartbeats(), pacer };
   const controller = new Controller({ name: 'node', logger: manager.logger, metrics: manager.metrics, concurrency: 4, reconcile: (ctx) => reconcileNode(ctx, full) });
   const enqueueName = (obj: { metadata: { name?: string } }): void => controller.enqueue(obj.metadata.name ?? '');
   nodes.addHandler({ add: enqueueName, update: (_old, node) => enqueueName(node), delete: enqueueName });
   leases.addHandler({ add: enqueueName, update: (_old, lease) => enqueueName(lease), delete: enqueueName });
-  // A Workload binding or finishing changes what its node has allocated.
+  // A Workload binding or finishing changes what its node has allocated; a burst of them is one reconcile.
   const enqueueNodeOf = (w: Workload): void => {
-    if (w.status?.nodeName) controller.enqueue(w.status.nodeName);
+    if (w.status?.nodeName) controller.queue.addAfter(w.status.nodeName, allocatedCoalesceMs);
   };
   workloads.addHandler({ add: enqueueNodeOf, update: (old, w) => (enqueueNodeOf(old), enqueueNodeOf(w)), delete: enqueueNodeOf });
   manager.addLeaderRunnable((signal) => controller.run(signal));
@@ -62,10 +74,11 @@ export function nodeLifecycleController(deps: SchedulingDeps, options: NodeLifec
 }
 
 export async function reconcileNode({ key: name, log }: ReconcileContext, deps: Deps): Promise<ReconcileResult> {
-  const { manager, nodes, leases, accounting, heartbeats, options } = deps;
+  const { manager, nodes, leases, accounting, heartbeats, options, pacer } = deps;
   const node = nodes.get(name);
   if (!node) {
     heartbeats.forget(name);
+    pacer.release(name);
     return {};
   }
 
@@ -79,13 +92,21 @@ export async function reconcileNode({ key: name, log }: ReconcileContext, deps: 
     allocated: { cpu: formatMilliCpu(used.milliCpu), memory: formatBytes(used.memory), workloads: used.workloads },
   };
   if (expired) status.conditions = ownedConditions(node.status?.conditions, [leaseExpired(node.metadata.generation ?? 0)]);
+  const nextThreshold = expired ? options.leaseTimeoutMs + options.lostGraceMs : options.leaseTimeoutMs;
+  const untilThreshold = Math.max(100, nextThreshold - silentMs + 50);
+  // A lease condition (or a lost node's release) goes out at once; a change of `allocated` alone waits its turn.
+  const conditionChanges = expired && !statusContains(node.status, { conditions: status.conditions });
+  if (!lost && !conditionChanges && !statusContains(node.status, status)) {
+    const wait = pacer.waitFor(name, performance.now() - accounting.lastAssumedAt < schedulerBusyMs);
+    if (wait > 0) return { requeueAfterMs: Math.min(untilThreshold, Math.ceil(wait)) };
+  }
   const written = await applyStatus(manager.client, nodeType, node, status, fieldManager);
+  pacer.release(name);
   if (written && expired) log.warn('node lease expired', { silentSeconds: Math.round(silentMs / 1000) });
 
   if (lost) await releaseWorkloads(name, deps, log);
   if (lost) return {};
-  const nextThreshold = expired ? options.leaseTimeoutMs + options.lostGraceMs : options.leaseTimeoutMs;
-  return { requeueAfterMs: Math.max(100, nextThreshold - silentMs + 50) };
+  return { requeueAfterMs: untilThreshold };
 }
 
 // The message stays fixed while expired, so the condition is written once, not on every check.

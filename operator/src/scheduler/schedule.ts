@@ -1,5 +1,6 @@
 // One scheduling decision: filter every node, score the feasible ones, pick the best (ties by name).
 import type { Node, Workload } from '../api/generated/types.ts';
+import { normalizeImage } from '../api/image-ref.ts';
 import type { NodeAccounting } from './accounting.ts';
 import { rejectNode, type Rejection } from './filter.ts';
 import { allocatableOf, requestsOf } from './resources.ts';
@@ -9,6 +10,7 @@ export type Decision = { node: string; score: number } | { rejections: Rejection
 
 export function schedule(workload: Workload, nodes: readonly Node[], accounting: NodeAccounting): Decision {
   const request = requestsOf(workload);
+  const image = normalizeImage(workload.spec.image);
   const groupCounts = accounting.groupCounts(workload);
   const maxGroupCount = Math.max(0, ...groupCounts.values());
   const rejections: Rejection[] = [];
@@ -22,7 +24,7 @@ export function schedule(workload: Workload, nodes: readonly Node[], accounting:
       rejections.push(rejection);
       continue;
     }
-    const score = scoreNode({ workload, node, request, used, allocatable, groupCount: groupCounts.get(name) ?? 0, maxGroupCount });
+    const score = scoreNode({ workload, image, node, request, used, allocatable, groupCount: groupCounts.get(name) ?? 0, maxGroupCount });
     if (!best || score > best.score || (score === best.score && name < best.node)) best = { node: name, score };
   }
   return best ?? { rejections };

@@ -7,6 +7,8 @@ import type { Resources } from './resources.ts';
 
 export interface ScoreInput {
   workload: Workload;
+  /** The workload's image as containerd names it (normalised once per decision). */
+  image: string;
   node: Node;
   request: Resources;
   used: Resources;
@@ -35,11 +37,22 @@ export function taintScore({ workload, node }: ScoreInput): number {
   return untolerated(workload, node, ['PreferNoSchedule']).length === 0 ? 100 : 0;
 }
 
+// Informer objects are replaced, never mutated, on change: keyed by object, the cache can never be stale.
+const heldImagesCache = new WeakMap<Node, ReadonlySet<string>>();
+
+/** Every digest and normalised name of the images a node reports, computed once per Node object. */
+export function heldImages(node: Node): ReadonlySet<string> {
+  let held = heldImagesCache.get(node);
+  if (!held) {
+    held = new Set((node.status?.images ?? []).flatMap((i) => [...(i.digest ? [i.digest] : []), ...(i.names ?? []).map(normalizeImage)]));
+    heldImagesCache.set(node, held);
+  }
+  return held;
+}
+
 /** Nodes that already hold the image (by name or digest, as their agents report) start it without a pull. */
-export function imageLocalityScore({ workload, node }: ScoreInput): number {
-  const image = normalizeImage(workload.spec.image);
-  const held = (node.status?.images ?? []).some((i) => i.digest === image || (i.names ?? []).some((n) => normalizeImage(n) === image));
-  return held ? 100 : 0;
+export function imageLocalityScore({ image, node }: ScoreInput): number {
+  return heldImages(node).has(image) ? 100 : 0;
 }
 
 export function scoreNode(input: ScoreInput): number {
