@@ -29,6 +29,12 @@ describe('the shoal.dev API through kubectl', function () {
     }
   });
 
+  // The shared control plane outlives this file: the samples (a MirrorPolicy selecting every node) must not
+  // reach the agents of later tests.
+  after(async () => {
+    await cp?.kubectl(['delete', '--ignore-not-found', '--wait=false', '-f', join(repoRoot, 'config/samples/')]);
+  });
+
   it('applies every sample with `kubectl apply -f config/samples/` and with -k', async () => {
     const out = await kubectlOk(cp, ['apply', '-f', join(repoRoot, 'config/samples/')]);
     for (const kind of ['workload', 'node', 'mirrorpolicy', 'meshroute']) assert.match(out, new RegExp(`^${kind}\\.shoal\\.dev/\\S+ (created|configured|unchanged)$`, 'm'));
