@@ -2,14 +2,12 @@
 // a real node (hack/env.ts containerd + registry, the real operator and agent processes), percentiles, a bounded
 // request pool, watch timestamps from the operator's own Informer, and the JSON summary each bench prints.
 // Benchmarks are not tests: `make bench` runs them, `make test` does not. Logs go to stderr, the summary to stdout.
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitNodesReady } from '../hack/cluster.ts';
-import { ControlPlane, freePort, installCRDs } from '../hack/controlplane.ts';
+import { ControlPlane, installCRDs } from '../hack/controlplane.ts';
 import { startNodeEnv, type NodeEnv } from '../hack/env.ts';
 import type { Workload } from '../operator/src/api/generated/types.ts';
 import { workloadType } from '../operator/src/api/generated/types.ts';
@@ -324,50 +322,11 @@ export async function startBenchNode(cluster: BenchCluster, options: { agentNode
   return { env, operator, agent, image: (name) => `${env.registry.host}/${name}` };
 }
 
-/** `node build/bin/shoal.js agent …` with the flags test/integration/support/shoal-process.ts's startAgent passes. */
+/** `node build/bin/shoal.js agent …` with the same flags as the tests' agents. */
 async function startBuiltAgent(options: AgentOptions): Promise<ShoalProcess> {
   const entry = join(repoRoot, 'build/bin/shoal.js');
   if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`make build\` first`);
-  const [metricsPort, healthPort, logsPort] = [await freePort(), await freePort(), await freePort()];
-  const labels = Object.entries(options.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
-  const child = spawn(
-    process.execPath,
-    [
-      entry,
-      'agent',
-      `--metrics-bind-address=127.0.0.1:${metricsPort}`,
-      `--health-probe-bind-address=127.0.0.1:${healthPort}`,
-      `--logs-bind-address=127.0.0.1:${logsPort}`,
-      `--node-name=${options.node}`,
-      `--kubeconfig=${options.kubeconfig}`,
-      `--containerd-address=${options.containerdAddress}`,
-      `--runc-root=${options.runcRoot}`,
-      `--state-dir=${options.stateDir}`,
-      `--node-labels=${labels}`,
-      ...(options.args ?? []),
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POD_NAME: `agent-${metricsPort}` } },
-  );
-  let log = '';
-  child.stdout.on('data', (chunk: Buffer) => (log += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (log += chunk.toString()));
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
-  return {
-    child,
-    metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
-    healthUrl: `http://127.0.0.1:${healthPort}`,
-    output: () => log,
-    metrics: async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(),
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      const escalate = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      try {
-        return await exited;
-      } finally {
-        clearTimeout(escalate);
-      }
-    },
-  };
+  return startAgent({ ...options, entry });
 }
 
 /** A Workload on the bench node. */

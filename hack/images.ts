@@ -267,6 +267,11 @@ export async function buildBusyboxImage(options: BuildImageOptions = {}): Promis
     rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
     history: layers.map((_, i) => ({ created: fixedCreated, created_by: i === 0 ? 'shoal hack/images.ts: busybox-static base' : 'shoal hack/images.ts: extra files' })),
   };
+  return assembleImage(config, layers);
+}
+
+/** The config and manifest blobs around built layers: what a registry stores for the image. */
+function assembleImage(config: OciImageConfig, layers: ImageLayer[]): OciImage {
   const configBytes = Buffer.from(JSON.stringify(config));
   const configDigest = sha256(configBytes);
   const manifest: OciManifest = {
@@ -312,16 +317,7 @@ export async function buildRandomImage(options: RandomImageOptions): Promise<Oci
     rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
     history: layers.map(() => ({ created: fixedCreated, created_by: 'shoal hack/images.ts: random layer' })),
   };
-  const configBytes = Buffer.from(JSON.stringify(config));
-  const configDigest = sha256(configBytes);
-  const manifest: OciManifest = {
-    schemaVersion: 2,
-    mediaType: mediaTypes.manifest,
-    config: { mediaType: mediaTypes.config, digest: configDigest, size: configBytes.length },
-    layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })),
-  };
-  const manifestBytes = Buffer.from(JSON.stringify(manifest));
-  return { manifest, manifestBytes, manifestDigest: sha256(manifestBytes), config, configBytes, configDigest, layers };
+  return assembleImage(config, layers);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -21,11 +21,14 @@ process.on('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
-async function startShoal(command: 'operator' | 'agent', args: string[], env: Record<string, string> = {}): Promise<ShoalProcess> {
+/** The sources as tests run them; benchmarks may pass `build/bin/shoal.js` (what the image runs). */
+const sourceEntry = join(repoRoot, 'bin/shoal.ts');
+
+async function startShoal(command: 'operator' | 'agent', args: string[], env: Record<string, string> = {}, entry = sourceEntry): Promise<ShoalProcess> {
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
   const child = spawn(
     process.execPath,
-    [join(repoRoot, 'bin/shoal.ts'), command, `--metrics-bind-address=127.0.0.1:${metricsPort}`, `--health-probe-bind-address=127.0.0.1:${healthPort}`, ...args],
+    [entry, command, `--metrics-bind-address=127.0.0.1:${metricsPort}`, `--health-probe-bind-address=127.0.0.1:${healthPort}`, ...args],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POD_NAME: `${command}-${metricsPort}`, ...env } },
   );
   let log = '';
@@ -74,6 +77,8 @@ export interface AgentOptions {
   containerdAddress: string;
   runcRoot: string;
   stateDir: string;
+  /** The program to run; default the TypeScript sources (`bin/shoal.ts`). */
+  entry?: string;
   /** containerd's config_path (hack/containerd.ts certsDir), where the mirror writes hosts.toml. */
   certsDir?: string;
   labels?: Record<string, string>;
@@ -97,5 +102,5 @@ export async function startAgent(options: AgentOptions): Promise<ShoalProcess> {
     `--node-labels=${labels}`,
     '--heartbeat-interval=2s',
     ...(options.args ?? []),
-  ]);
+  ], {}, options.entry);
 }
