@@ -18,6 +18,7 @@ import { stdioFile } from '../../agents/runtime/containerd/tasks.ts';
 import { startNodeEnv, type EnvNode, type NodeEnv } from '../../hack/env.ts';
 import { standardImages } from '../../hack/images.ts';
 import { createLogger } from '../../operator/src/runtime/log.ts';
+import { waitFor } from './fixture.ts';
 
 const logger = createLogger({ component: 'containerd-client-test' });
 const workloadLabel = 'shoal.dev/workload-uid';
@@ -198,7 +199,11 @@ describe('containerd client (real containerd + CRI)', function () {
       const task = await client.tasks.get(id);
       assert.equal(task.status, 'stopped');
       assert.equal(task.exitStatus, 3);
-      const text = await readFile(log, 'utf8');
+      // The shim copies stdout and stderr on goroutines of their own: the last bytes may land just after the exit.
+      const text = await waitFor(async () => {
+        const content = await readFile(log, 'utf8');
+        return /^hello$/m.test(content) && /^err$/m.test(content) && content;
+      }, { what: 'stdout and stderr (file:// stdio merges them into one file)', timeoutMs: 5_000, intervalMs: 50 }).catch(() => readFile(log, 'utf8'));
       assert.match(text, /^hello$/m);
       assert.match(text, /^err$/m, 'stderr goes to the stdout file with file:// stdio');
 
