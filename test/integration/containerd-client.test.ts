@@ -23,6 +23,17 @@ import { waitFor } from './fixture.ts';
 const logger = createLogger({ component: 'containerd-client-test' });
 const workloadLabel = 'shoal.dev/workload-uid';
 
+/**
+ * The log file once every pattern shows, or as it is after 5 s (the caller's asserts then say what is missing):
+ * the shim copies stdout and stderr on goroutines of their own, so the last bytes may land just after the exit.
+ */
+async function logShowing(path: string, patterns: RegExp[]): Promise<string> {
+  return waitFor(async () => {
+    const content = await readFile(path, 'utf8');
+    return patterns.every((p) => p.test(content)) && content;
+  }, { what: `${path} to show ${patterns.join(', ')}`, timeoutMs: 5_000, intervalMs: 50 }).catch(() => readFile(path, 'utf8'));
+}
+
 describe('containerd client (real containerd + CRI)', function () {
   this.timeout(180_000);
 
@@ -199,11 +210,7 @@ describe('containerd client (real containerd + CRI)', function () {
       const task = await client.tasks.get(id);
       assert.equal(task.status, 'stopped');
       assert.equal(task.exitStatus, 3);
-      // The shim copies stdout and stderr on goroutines of their own: the last bytes may land just after the exit.
-      const text = await waitFor(async () => {
-        const content = await readFile(log, 'utf8');
-        return /^hello$/m.test(content) && /^err$/m.test(content) && content;
-      }, { what: 'stdout and stderr (file:// stdio merges them into one file)', timeoutMs: 5_000, intervalMs: 50 }).catch(() => readFile(log, 'utf8'));
+      const text = await logShowing(log, [/^hello$/m, /^err$/m]);
       assert.match(text, /^hello$/m);
       assert.match(text, /^err$/m, 'stderr goes to the stdout file with file:// stdio');
 
@@ -307,7 +314,7 @@ describe('containerd client (real containerd + CRI)', function () {
     await client.tasks.kill(id, 'SIGTERM');
     const exit = await exiting;
     assert.equal(exit.exitStatus, 5);
-    const text = await readFile(log, 'utf8');
+    const text = await logShowing(log, [/^up$/m, /^bye$/m]);
     assert.match(text, /^up$/m);
     assert.match(text, /^bye$/m, 'the shim kept writing the log across the restart');
     await destroy(client, id);
