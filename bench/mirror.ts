@@ -44,6 +44,7 @@ import { resourcePath } from '../operator/src/runtime/resource.ts';
 import { startAgent, type ShoalProcess } from '../test/integration/support/shoal-process.ts';
 import { registryMetric, textMetric } from '../test/metrics.ts';
 import { waitFor } from '../test/integration/fixture.ts';
+import { connectNode } from '../test/integration/support/containerd.ts';
 
 const MB = 1_000_000;
 /** Node 0 serves, node 1 pulls; the extension points may need more. */
@@ -398,7 +399,7 @@ async function measureColdPulls(ctx: MirrorBenchContext): Promise<ColdPullsResul
   const agents: ShoalProcess[] = [];
   for (const [i, node] of env.nodes.entries()) {
     await writeHostsToml(node.certsDir, proxy.host);
-    const client = await ContainerdClient.connect({ address: node.containerd.address, namespace: node.containerd.namespace, logger: ctx.log.child({ node: node.name }) });
+    const client = await connectNode(node, ctx.log);
     cluster.defer(() => client.close());
     clients.push(client);
     const agent = await startAgent({ node: `cold-${i}`, kubeconfig: cluster.cp.kubeconfigPath, containerdAddress: node.containerd.address, runcRoot: node.containerd.runcRoot, certsDir: node.certsDir, stateDir: join(cluster.dir, `agent-${i}`), labels: { 'bench.shoal.dev/cold': 'true' } });
@@ -500,7 +501,7 @@ async function main(): Promise<void> {
     const image = await buildAndPush(env);
     const clients = await Promise.all(
       env.nodes.map(async (node) => {
-        const client = await ContainerdClient.connect({ address: node.containerd.address, namespace: node.containerd.namespace, logger: log.child({ node: node.name }) });
+        const client = await connectNode(node, log);
         defer(() => client.close());
         return client;
       }),

@@ -18,7 +18,7 @@ import { loadOrCreateIdentity } from './p2p/identity.ts';
 import { followNodes } from './p2p/node-members.ts';
 import { P2PNode } from './p2p/node.ts';
 import { PeerAuthenticator, PeerSigner } from './peer-auth.ts';
-import { PeerSource } from './peer-source.ts';
+import { PeerSource, peerDispatcher } from './peer-source.ts';
 import { startMirrorPolicyAgent, type MirrorPolicyAgent } from './policy-agent.ts';
 import type { EffectiveMirrorConfig } from './policy.ts';
 import { MirrorServer } from './server.ts';
@@ -74,7 +74,9 @@ export async function startMirrorAgent(options: MirrorAgentOptions): Promise<Mir
 
   const local = new ContainerdSource({ client: containerd, logger: logger.child({ part: 'containerd-source' }), ...(options.contentDir ? { contentDir: options.contentDir } : {}) });
   const signer = new PeerSigner(identity.privateKey);
-  const peers = new PeerSource({ resolver, signer, logger: logger.child({ part: 'peer-source' }), metrics });
+  // One connection pool for every request to a peer, whether found in the DHT or as a digest's owner.
+  const peerPool = peerDispatcher();
+  const peers = new PeerSource({ resolver, signer, dispatcher: peerPool, logger: logger.child({ part: 'peer-source' }), metrics });
   // Cold-pull coalescing: one node per digest fetches it upstream and streams it to the others (upstream/).
   let mirrored = new Set<string>();
   const owners = new DigestOwners(directory, signer.peerId);
@@ -87,7 +89,7 @@ export async function startMirrorAgent(options: MirrorAgentOptions): Promise<Mir
   });
   const upstream = new UpstreamSource({ fetcher, isOwner: (digest) => owners.isOwner(digest), allowRegistry: (registry) => mirrored.has(canonicalRegistry(registry)) });
   // The owner may first have to reach upstream: its answer can take longer than a peer's.
-  const owner = new PeerSource({ name: 'owner', resolver: owners, forwardOrigin: true, signer, health: peers.health, retries: 0, requestTimeoutMs: 30_000, logger: logger.child({ part: 'owner-source' }), metrics });
+  const owner = new PeerSource({ name: 'owner', resolver: owners, forwardOrigin: true, signer, dispatcher: peerPool, health: peers.health, retries: 0, requestTimeoutMs: 30_000, logger: logger.child({ part: 'owner-source' }), metrics });
   const peerServer = new MirrorServer({
     sources: [local, upstream],
     logger: logger.child({ listener: 'peer' }),
@@ -142,7 +144,8 @@ export async function startMirrorAgent(options: MirrorAgentOptions): Promise<Mir
       // Withdraw first, so peers stop asking while the listeners still answer.
       await advertiser.stop();
       resolver.stop();
-      await Promise.all([peerServer.close(), internal.close(), peers.close(), owner.close()]);
+      await Promise.all([peerServer.close(), internal.close()]);
+      await peerPool.close();
       await fetcher.close();
       await p2p.stop();
     },

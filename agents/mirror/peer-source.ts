@@ -90,6 +90,11 @@ function header(headers: Dispatcher.ResponseData['headers'], name: string): stri
   return Array.isArray(value) ? value[0] : value;
 }
 
+/** A keep-alive pool for peer requests; idle connections end before the peer listener's 30 s keep-alive does, so a reused one is never half-closed. */
+export function peerDispatcher(): Dispatcher {
+  return new Agent({ keepAliveTimeout: 10_000, keepAliveMaxTimeout: 25_000, connections: 32 });
+}
+
 export class PeerSource implements ContentSource {
   readonly name: string;
   readonly local = false;
@@ -123,8 +128,7 @@ export class PeerSource implements ContentSource {
     this.#bodyTimeoutMs = options.bodyTimeoutMs ?? 10_000;
     this.#smallBlobBytes = options.smallBlobBytes ?? 4 * 1024 * 1024;
     this.#ownsDispatcher = options.dispatcher === undefined;
-    // Idle connections end before the peer listener's 30 s keep-alive does, so a reused one is never half-closed.
-    this.#dispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 10_000, keepAliveMaxTimeout: 25_000, connections: 32 });
+    this.#dispatcher = options.dispatcher ?? peerDispatcher();
     this.configure(options);
   }
 

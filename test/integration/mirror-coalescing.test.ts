@@ -18,6 +18,7 @@ import { resourcePath } from '../../operator/src/runtime/resource.ts';
 import { textMetric } from '../metrics.ts';
 import { ensureNamespaces, makeKubeConfig, sharedControlPlane, waitFor } from './fixture.ts';
 import { startAgent, type ShoalProcess } from './support/shoal-process.ts';
+import { connectNode } from './support/containerd.ts';
 
 const quiet = createLogger({ test: 'mirror-coalescing' }, { level: 'error' });
 const nodes = 3;
@@ -45,7 +46,7 @@ describe('cold-pull coalescing (3 agents pulling one uncached image at once)', f
     upstream = await Shaper.start({ target: { host: host ?? '127.0.0.1', port: Number(port) } });
     for (const [i, node] of env.nodes.entries()) {
       await writeHostsToml(node.certsDir, upstream.host);
-      ctr.push(await ContainerdClient.connect({ address: node.containerd.address, namespace: 'k8s.io', logger: quiet }));
+      ctr.push(await connectNode(node, quiet));
       agents.push(
         await startAgent({
           node: nodeName(i),

@@ -26,6 +26,7 @@ import { resourcePath } from '../../operator/src/runtime/resource.ts';
 import { textMetric } from '../metrics.ts';
 import { ensureNamespaces, makeKubeConfig, repoRoot, sharedControlPlane, waitFor } from './fixture.ts';
 import { startAgent, startOperator, type ShoalProcess } from './support/shoal-process.ts';
+import { connectNode } from './support/containerd.ts';
 
 const quiet = createLogger({ test: 'mirror-e2e' }, { level: 'error' });
 const mirrorLabel = 'e2e.shoal.dev/mirror';
@@ -73,7 +74,7 @@ describe('P2P mirror end to end (operator + 2 agents + MirrorPolicy)', function 
     originalHostsA = await readFile(hostsPathA);
     hostsPathB = join(env.nodes[1]!.certsDir, env.registry.host, 'hosts.toml');
     originalHostsB = await readFile(hostsPathB);
-    for (const node of env.nodes) ctr.push(await ContainerdClient.connect({ address: node.containerd.address, namespace: 'k8s.io', logger: quiet }));
+    for (const node of env.nodes) ctr.push(await connectNode(node, quiet));
     operator = await startOperator(cp, { leaseName: 'le-mirror-e2e' });
     for (const [i, node] of env.nodes.entries()) {
       agents.push(

@@ -25,6 +25,7 @@ import { startNodeEnv, type NodeEnv } from '../../hack/env.ts';
 import { buildRandomImage, mediaTypes, pushImage, standardImages, type OciImage, type SeededImage } from '../../hack/images.ts';
 import { createLogger } from '../../operator/src/runtime/log.ts';
 import { registryMetric } from '../metrics.ts';
+import { connectNode } from './support/containerd.ts';
 
 const logger = createLogger({ component: 'mirror-peers-test' });
 const sha256 = (data: Buffer): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
@@ -142,13 +143,8 @@ describe('mirror peers (real containerd + CRI)', function () {
   before(async function () {
     dir = await mkdtemp(join(tmpdir(), 'shoal-mirror-peers-'));
     env = await startNodeEnv({ dir, nodes: 2, logger });
-    const connect = (i: number): Promise<ContainerdClient> => {
-      const node = env.nodes[i];
-      assert.ok(node);
-      return ContainerdClient.connect({ address: node.containerd.address, namespace: node.containerd.namespace, logger: logger.child({ node: node.name }) });
-    };
-    node0 = await connect(0);
-    node1 = await connect(1);
+    node0 = await connectNode(env.nodes[0]!, logger);
+    node1 = await connectNode(env.nodes[1]!, logger);
     const seeded = env.images[standardImages.busybox];
     assert.ok(seeded);
     busybox = seeded;

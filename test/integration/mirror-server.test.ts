@@ -17,6 +17,7 @@ import { resolveImage } from '../../agents/runtime/containerd/image.ts';
 import { startNodeEnv, type NodeEnv } from '../../hack/env.ts';
 import { mediaTypes, standardImages, type SeededImage } from '../../hack/images.ts';
 import { createLogger } from '../../operator/src/runtime/log.ts';
+import { connectNode } from './support/containerd.ts';
 
 const logger = createLogger({ component: 'mirror-server-test' });
 const sha256 = (data: Buffer): string => `sha256:${createHash('sha256').update(data).digest('hex')}`;
@@ -62,13 +63,8 @@ describe('mirror server (real containerd + CRI)', function () {
   before(async function () {
     dir = await mkdtemp(join(tmpdir(), 'shoal-mirror-'));
     env = await startNodeEnv({ dir, nodes: 2, logger });
-    const connect = (i: number): Promise<ContainerdClient> => {
-      const node = env.nodes[i];
-      assert.ok(node);
-      return ContainerdClient.connect({ address: node.containerd.address, namespace: node.containerd.namespace, logger: logger.child({ node: node.name }) });
-    };
-    node0 = await connect(0);
-    node1 = await connect(1);
+    node0 = await connectNode(env.nodes[0]!, logger);
+    node1 = await connectNode(env.nodes[1]!, logger);
     const seeded = env.images[standardImages.busybox];
     assert.ok(seeded);
     busybox = seeded;
